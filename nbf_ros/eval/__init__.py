@@ -1,0 +1,1 @@
+"""Evaluation: metrics, occlusion protocols, bag replay and reports."""

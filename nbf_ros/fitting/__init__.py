@@ -1,0 +1,1 @@
+"""Analysis-by-synthesis fitting of a Neural Body Volume to image features."""

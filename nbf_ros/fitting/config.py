@@ -1,0 +1,65 @@
+"""Settings of the fitting loop (``config/pose.yaml`` mirrors these field for field)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from nbf_ros.nbv.renderer import RenderConfig
+
+__all__ = ["FitConfig"]
+
+
+@dataclass
+class FitConfig:
+    """How one frame's fit runs. 3DNBF's offline settings for comparison: 120 Adam steps
+    (40 root-only, 80 full), lr 0.02, an 80 x 80 render, 10 kernels per pixel, two
+    hypotheses under heavy occlusion, no warm start."""
+
+    iterations: int = 60  # cap on Adam steps per frame
+    root_iterations: int = 15  # first steps move only the root (orientation, translation)
+    lr: float = 0.02  # Adam step size (radians / metres)
+    final_lr_fraction: float = 0.05  # the fine level's step size decays (cosine) to lr * this
+    robust: bool = True  # occlusion model on: occluded pixels are explained by clutter
+    temperature: float = 0.1  # soft max temperature of the robust likelihood (3DNBF: 0.1)
+    hypotheses: int = 1  # 2 adds a copy turned 180 degrees about the body's vertical axis
+    coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
+    coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
+    fit_shape: bool = False  # also fit shape coefficients
+    pose_prior_weight: float = 2e-3  # L2 on local joint rotations (radians^2)
+    shape_prior_weight: float = 1e-2  # L2 on shape coefficients
+    keypoint_weight: float = 1e-3  # robust 2D keypoint term, used when keypoints are given
+    keypoint_scale: float = 4.0  # pixels: the robust term's scale (Geman-McClure)
+    tolerance: float = 1e-5  # converged when the loss improves less than this per step
+    check_every: int = 5  # steps between convergence and time-budget checks (host syncs)
+    time_budget_ms: float | None = None  # stop at the first check past this wall time
+    render: RenderConfig = field(default_factory=RenderConfig)
+
+    @classmethod
+    def tracking(cls, **overrides: object) -> FitConfig:
+        """Settings for a warm start from the previous frame: few steps, full resolution,
+        no root-only phase, smaller steps, frequent convergence checks."""
+        base: dict[str, object] = dict(iterations=20, root_iterations=0, coarse_fraction=0.0,
+                                       lr=0.01, check_every=2)
+        base.update(overrides)
+        return cls(**base)  # type: ignore[arg-type]
+
+    def __post_init__(self) -> None:
+        if self.iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {self.iterations}")
+        if not 0 <= self.root_iterations <= self.iterations:
+            raise ValueError(f"root_iterations must be in [0, iterations], got "
+                             f"{self.root_iterations}")
+        if not 0.0 < self.final_lr_fraction <= 1.0:
+            raise ValueError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
+        if self.lr <= 0 or self.temperature <= 0:
+            raise ValueError("lr and temperature must be positive")
+        if self.hypotheses not in (1, 2):
+            raise ValueError(f"hypotheses must be 1 or 2, got {self.hypotheses}")
+        if not 0.0 <= self.coarse_fraction <= 1.0:
+            raise ValueError(f"coarse_fraction must be in [0, 1], got {self.coarse_fraction}")
+        if self.coarse_sigma < 1.0:
+            raise ValueError(f"coarse_sigma must be >= 1, got {self.coarse_sigma}")
+        if self.check_every < 1:
+            raise ValueError(f"check_every must be >= 1, got {self.check_every}")
+        if self.time_budget_ms is not None and self.time_budget_ms <= 0:
+            raise ValueError(f"time_budget_ms must be positive, got {self.time_budget_ms}")

@@ -1,0 +1,279 @@
+"""Batched analysis-by-synthesis fitting of a Neural Body Volume to crop features.
+
+All people and hypotheses of a frame are one batch: one render, one likelihood and one
+Adam step per iteration for all of them. Parameters are offsets from the initial state
+(rotation vectors composed with the initial rotations, a translation offset), so a
+warm start from the previous frame is simply a different initial state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nbf_ros.body.joints import FITTED_JOINTS
+from nbf_ros.body.rotations import axis_angle_to_matrix
+from nbf_ros.fitting.config import FitConfig
+from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
+from nbf_ros.fitting.state import BodyState, FitResult
+from nbf_ros.nbv.camera import CropCamera, pixel_rays, project
+from nbf_ros.nbv.likelihood import (
+    clutter_similarity,
+    kernel_similarity,
+    likelihood,
+    similarity_table,
+)
+from nbf_ros.nbv.renderer import kernel_weights, select_kernels, window_radius
+from nbf_ros.nbv.volume import NeuralBodyVolume
+
+__all__ = ["Fitter"]
+
+
+@dataclass
+class _Level:
+    """Inputs of one resolution level that stay fixed while a frame is fitted."""
+
+    camera: CropCamera  # batch B * hypotheses
+    rays: Tensor  # [BH, P, 3]
+    sigma: Tensor  # [K] kernel radii used at this level
+    radius: int  # pixel window of the kernel selection
+    table: Tensor  # [B, P, K, NB] pixel-to-kernel-bin cosines
+    person: Tensor  # [BH] long, table row of each batch entry
+    clutter: Tensor  # [BH, P] best clutter cosine per pixel
+
+
+class Fitter:
+    """Fits a NeuralBodyVolume to unit feature crops, batched over people x hypotheses."""
+
+    def __init__(self, volume: NeuralBodyVolume, config: FitConfig | None = None) -> None:
+        self.volume = volume
+        self.config = config or FitConfig()
+        names = volume.body.joint_names
+        self.fitted = torch.tensor([names.index(n) for n in FITTED_JOINTS if n in names],
+                                   device=volume.sigma.device)
+
+    def fit(
+        self,
+        features: Tensor,  # [B, H*W, D] unit image features of each person's crop
+        camera: CropCamera,
+        init: BodyState,
+        keypoints: Tensor | None = None,  # [B, J, 2] crop pixels
+        keypoint_confidence: Tensor | None = None,  # [B, J] in [0, 1]
+        config: FitConfig | None = None,
+    ) -> FitResult:
+        """Fit B bodies, one per crop, starting from ``init``."""
+        cfg = config or self.config
+        _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
+        self._full_width = camera.width
+        started = time.perf_counter()
+        hyp, batch = cfg.hypotheses, init.batch
+        bh = batch * hyp
+        start = _with_hypotheses(init.detach(), hyp)
+        kp = None
+        if keypoints is not None:
+            conf = (keypoint_confidence if keypoint_confidence is not None
+                    else torch.ones_like(keypoints[..., 0]))
+            kp = (keypoints.repeat_interleave(hyp, 0), conf.repeat_interleave(hyp, 0))
+        coarse_steps = int(round(cfg.coarse_fraction * cfg.iterations))
+        fine = self._level(features, camera, hyp, 1.0, start, cfg)
+        coarse = (self._level(features, camera, hyp, cfg.coarse_sigma, start, cfg, halve=True)
+                  if coarse_steps > 0 else None)
+
+        dev = features.device
+        d_root = torch.zeros(bh, 3, device=dev, requires_grad=True)
+        d_trans = torch.zeros(bh, 3, device=dev, requires_grad=True)
+        d_pose = torch.zeros(bh, len(self.fitted), 3, device=dev, requires_grad=True)
+        d_shape = torch.zeros_like(start.shape, requires_grad=cfg.fit_shape)
+        params = [d_root, d_trans, d_pose] + ([d_shape] if cfg.fit_shape else [])
+        optim = torch.optim.Adam(params, lr=cfg.lr)
+        active = torch.ones(bh, dtype=torch.bool, device=dev)
+        steps = torch.zeros(bh, dtype=torch.long, device=dev)
+        last_loss = torch.full((bh,), float("inf"), device=dev)
+
+        for it in range(cfg.iterations):
+            level = coarse if it < coarse_steps else fine
+            # Adam moves each parameter by about lr per step even at the optimum, so the
+            # step size decays over the fine level to settle below a millimetre.
+            for group in optim.param_groups:
+                group["lr"] = _step_size(cfg, it, coarse_steps)
+            state = self._compose(start, d_root, d_trans, d_pose, d_shape)
+            loss = self._objective(state, level, cfg, kp)[0]
+            optim.zero_grad(set_to_none=False)
+            loss.sum().backward()
+            with torch.no_grad():
+                if it < cfg.root_iterations:
+                    d_pose.grad.zero_()
+                    d_shape.grad = None if d_shape.grad is None else d_shape.grad.zero_()
+                for p in params:  # converged bodies stop moving; Adam keeps their state
+                    p.grad.mul_(active.view(-1, *([1] * (p.dim() - 1))))
+            optim.step()
+            steps += active
+            if (it + 1) % cfg.check_every == 0:
+                with torch.no_grad():
+                    gain = (last_loss - loss.detach()) / cfg.check_every
+                    # Only the full-resolution objective may declare convergence.
+                    settled = (gain < cfg.tolerance) & (it >= max(cfg.root_iterations,
+                                                                 coarse_steps + cfg.check_every))
+                    active &= ~settled
+                    last_loss = loss.detach()
+                out_of_time = (cfg.time_budget_ms is not None and
+                               (time.perf_counter() - started) * 1e3 > cfg.time_budget_ms)
+                if out_of_time or not bool(active.any()):
+                    break
+
+        with torch.no_grad():
+            state = self._compose(start, d_root, d_trans, d_pose, d_shape)
+            loss, extras = self._objective(state, fine, cfg, kp)
+        return self._best_hypothesis(state, loss, extras, steps, ~active, fine.camera, hyp,
+                                     batch)
+
+    @torch.no_grad()
+    def _level(self, features: Tensor, camera: CropCamera, hyp: int, sigma_scale: float,
+               start: BodyState, cfg: FitConfig, halve: bool = False) -> _Level:
+        """Fixed inputs of one resolution level: camera, rays, similarity table, clutter."""
+        vol = self.volume
+        if halve:  # 2 x 2 average pooling of the features, intrinsics scaled to match
+            h, w = camera.height // 2, camera.width // 2
+            grid = features.view(-1, camera.height, camera.width, features.shape[-1])
+            pooled = grid[:, : 2 * h, : 2 * w].unflatten(1, (h, 2)).unflatten(3, (w, 2))
+            features = F.normalize(pooled.mean((2, 4)).flatten(1, 2), dim=-1)
+            scale = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0]],
+                                 device=features.device)
+            camera = CropCamera(scale @ camera.K, h, w)
+        cam = camera.repeat(hyp)
+        rays = pixel_rays(cam)
+        sigma = vol.sigma * sigma_scale
+        posed = vol.pose(start.rotations, start.translation, start.shape)
+        radius = window_radius(posed.points, sigma, cam, cfg.render)
+        clutter = clutter_similarity(features, vol.clutter).repeat_interleave(hyp, 0)
+        table = similarity_table(features, vol.features)
+        person = torch.arange(features.shape[0], device=features.device).repeat_interleave(hyp)
+        return _Level(cam, rays, sigma, radius, table, person, clutter)
+
+    def _compose(self, start: BodyState, d_root: Tensor, d_trans: Tensor, d_pose: Tensor,
+                 d_shape: Tensor) -> BodyState:
+        """Current state from the initial state and the optimised offsets."""
+        rot = start.rotations
+        fitted = rot[:, self.fitted] @ axis_angle_to_matrix(d_pose)
+        rot = rot.index_copy(1, self.fitted, fitted)
+        # The root offset acts in the camera frame, so its gradient does not depend on how
+        # the body is already turned.
+        root = axis_angle_to_matrix(d_root) @ rot[:, 0]
+        rot = torch.cat((root[:, None], rot[:, 1:]), 1)
+        return BodyState(rot, start.translation + d_trans, start.shape + d_shape)
+
+    def _objective(
+        self, state: BodyState, level: _Level, cfg: FitConfig,
+        keypoints: tuple[Tensor, Tensor] | None,
+    ) -> tuple[Tensor, dict[str, Tensor]]:  # loss [BH], extras
+        """Negative log-likelihood plus priors for every body."""
+        vol = self.volume
+        posed = vol.pose(state.rotations, state.translation, state.shape)
+        index, _ = select_kernels(posed.points.detach(), level.sigma, level.camera, level.rays,
+                                  level.radius, cfg.render)
+        weight = kernel_weights(posed.points, level.sigma, level.rays, index, cfg.render.opacity)
+        similarity = kernel_similarity(level.table, level.person, index, vol.bin_weights(posed),
+                                       vol.gram)
+        lik = likelihood(weight, similarity, level.clutter, cfg.temperature, cfg.robust)
+        loss = -lik.score
+        loss = loss + cfg.pose_prior_weight * rest_distance(state.rotations[:, self.fitted])
+        if cfg.fit_shape:
+            loss = loss + cfg.shape_prior_weight * l2_prior(state.shape)
+        if keypoints is not None:
+            # Keypoints are given in full-resolution crop pixels; scale to this level.
+            uv = project(posed.joints, level.camera.K)
+            ratio = level.camera.width / self._full_width
+            loss = loss + cfg.keypoint_weight * keypoint_term(
+                uv, keypoints[0] * ratio, keypoints[1], cfg.keypoint_scale * ratio)
+        return loss, {"joints": posed.joints, "index": index, "weight": weight,
+                      "occlusion": lik.occlusion}
+
+    def _best_hypothesis(self, state: BodyState, loss: Tensor, extras: dict[str, Tensor],
+                         steps: Tensor, converged: Tensor, cam: CropCamera, hyp: int,
+                         batch: int) -> FitResult:
+        """Per person, the hypothesis with the lowest loss, with visibility and maps."""
+        vis = self._joint_visibility(extras["index"], extras["weight"], extras["occlusion"])
+        best = loss.view(batch, hyp).argmin(1)
+        pick = torch.arange(batch, device=loss.device) * hyp + best
+        shape_hw = (batch, cam.height, cam.width)
+        weight = extras["weight"][pick]
+        return FitResult(
+            state=state.index(pick).detach(), joints=extras["joints"][pick].detach(),
+            joint_visibility=vis[pick], occlusion=extras["occlusion"][pick].view(shape_hw),
+            foreground=weight.sum(-1).view(shape_hw), loss=loss[pick].detach(),
+            iterations=steps[pick], converged=converged[pick], hypothesis=best,
+        )
+
+    def _joint_visibility(self, index: Tensor, weight: Tensor, occlusion: Tensor) -> Tensor:
+        """Share of each joint's rendered area that is not occluded: [BH, J].
+
+        Kernels near the joint (``joint_kernel_weights``) pool the render weight they get
+        and the part of it on pixels the likelihood explains by clutter. A joint whose
+        kernels get no weight at all (hidden by the body itself or outside the crop) has no
+        evidence of an occluder and counts as visible; the node marks joints outside the
+        image separately.
+        """
+        fg = weight.sum(-1).clamp_min(1e-6)
+        hidden = (occlusion / fg)[..., None] * weight  # [BH, P, M] occluded part of weight
+        num_k = self.volume.num_kernels
+        total = torch.zeros(weight.shape[0], num_k, device=weight.device)
+        occl = torch.zeros_like(total)
+        idx = index.clamp_min(0).flatten(1)
+        total.scatter_add_(1, idx, (weight * (index >= 0)).flatten(1))
+        occl.scatter_add_(1, idx, (hidden * (index >= 0)).flatten(1))
+        jkw = self.volume.joint_kernel_weights  # [J, K]
+        seen = total @ jkw.t()
+        hid = occl @ jkw.t()
+        eps = 1e-3  # pixels of weight: below this a joint has no evidence either way
+        return 1.0 - hid / (seen + eps)
+
+
+def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:
+    """Adam step size at iteration ``it``: constant while coarse, then cosine decay."""
+    if it < coarse_steps:
+        return cfg.lr
+    span = max(1, cfg.iterations - coarse_steps - 1)
+    progress = min(1.0, (it - coarse_steps) / span)
+    low = cfg.lr * cfg.final_lr_fraction
+    return low + 0.5 * (cfg.lr - low) * (1.0 + math.cos(math.pi * progress))
+
+
+def _with_hypotheses(state: BodyState, hyp: int) -> BodyState:
+    """Each body repeated ``hyp`` times; the copy is turned 180 degrees about body up."""
+    out = BodyState(state.rotations.repeat_interleave(hyp, 0),
+                    state.translation.repeat_interleave(hyp, 0),
+                    state.shape.repeat_interleave(hyp, 0))
+    if hyp == 2:
+        turn = axis_angle_to_matrix(state.translation.new_tensor([0.0, torch.pi, 0.0]))
+        root = out.rotations[:, 0].clone()
+        root[1::2] = root[1::2] @ turn  # body-frame turn: about the body's own up axis
+        out.rotations = torch.cat((root[:, None], out.rotations[:, 1:]), 1)
+    return out
+
+
+def _check_inputs(features: Tensor, camera: CropCamera, init: BodyState,
+                  volume: NeuralBodyVolume, keypoints: Tensor | None,
+                  confidence: Tensor | None) -> None:
+    """Raise ValueError naming the argument when inputs do not fit together."""
+    batch, num_p = init.batch, camera.height * camera.width
+    expect = (batch, num_p, volume.feature_dim)
+    if tuple(features.shape) != expect:
+        raise ValueError(f"features: expected shape {expect}, got {tuple(features.shape)}")
+    if camera.batch != batch:
+        raise ValueError(f"camera: expected batch {batch}, got {camera.batch}")
+    num_j = volume.body.num_joints
+    if tuple(init.rotations.shape) != (batch, num_j, 3, 3):
+        raise ValueError(f"init.rotations: expected ({batch}, {num_j}, 3, 3), got "
+                         f"{tuple(init.rotations.shape)}")
+    if not torch.isfinite(features).all() or not torch.isfinite(init.translation).all():
+        raise ValueError("features and init.translation must be finite")
+    if keypoints is not None and tuple(keypoints.shape) != (batch, num_j, 2):
+        raise ValueError(f"keypoints: expected ({batch}, {num_j}, 2), got "
+                         f"{tuple(keypoints.shape)}")
+    if confidence is not None and (keypoints is None or confidence.shape != keypoints.shape[:2]):
+        raise ValueError("keypoint_confidence needs keypoints and shape [B, J]")

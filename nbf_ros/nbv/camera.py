@@ -1,0 +1,68 @@
+"""Pinhole cameras of render crops: the region of the image a person is fitted in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["CropCamera", "crop_intrinsics", "pixel_rays", "project"]
+
+
+@dataclass
+class CropCamera:
+    """Intrinsics of a H x W render crop; the crop shares the image camera's optical centre.
+
+    Pixel (u, v) of the crop covers [u, u+1) x [v, v+1); its centre is at (u + 0.5, v + 0.5).
+    """
+
+    K: Tensor  # [B, 3, 3] intrinsics in crop pixels
+    height: int
+    width: int
+
+    @property
+    def batch(self) -> int:
+        """Number of crops B."""
+        return self.K.shape[0]
+
+    def repeat(self, n: int) -> CropCamera:
+        """Each crop repeated n times consecutively (for hypotheses)."""
+        return CropCamera(self.K.repeat_interleave(n, 0), self.height, self.width)
+
+
+def crop_intrinsics(
+    K: Tensor,  # [B, 3, 3] image intrinsics
+    box: Tensor,  # [B, 4] crop box (x0, y0, x1, y1) in image pixels
+    height: int,
+    width: int,
+) -> Tensor:  # [B, 3, 3]
+    """Intrinsics of a crop of the image box resampled to height x width pixels."""
+    sx = width / (box[:, 2] - box[:, 0])
+    sy = height / (box[:, 3] - box[:, 1])
+    out = K.clone()
+    out[:, 0, 0] = K[:, 0, 0] * sx
+    out[:, 0, 1] = K[:, 0, 1] * sx
+    out[:, 0, 2] = (K[:, 0, 2] - box[:, 0]) * sx
+    out[:, 1, 1] = K[:, 1, 1] * sy
+    out[:, 1, 2] = (K[:, 1, 2] - box[:, 1]) * sy
+    return out
+
+
+def pixel_rays(cam: CropCamera) -> Tensor:  # -> [B, H*W, 3]
+    """Unit ray direction through each crop pixel centre, row-major, camera frame."""
+    dev, dt = cam.K.device, cam.K.dtype
+    v, u = torch.meshgrid(
+        torch.arange(cam.height, device=dev, dtype=dt) + 0.5,
+        torch.arange(cam.width, device=dev, dtype=dt) + 0.5,
+        indexing="ij",
+    )
+    pix = torch.stack((u, v, torch.ones_like(u)), -1).reshape(-1, 3)  # [P, 3]
+    rays = pix @ torch.linalg.inv(cam.K).transpose(-1, -2)  # [B, P, 3]
+    return rays / rays.norm(dim=-1, keepdim=True)
+
+
+def project(points: Tensor, K: Tensor) -> Tensor:  # [B, N, 3], [B, 3, 3] -> [B, N, 2]
+    """Pixel coordinates of camera-frame points (points behind the camera are clamped)."""
+    uvw = points @ K.transpose(-1, -2)
+    return uvw[..., :2] / uvw[..., 2:].clamp_min(1e-6)

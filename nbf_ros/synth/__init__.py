@@ -1,0 +1,1 @@
+"""Synthetic scenes: bodies, poses, occluders and ground truth, made from a seed."""

@@ -1,0 +1,144 @@
+"""Specification of the batched fitter (nbf_ros.fitting.fitter) on a small procedural body."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+
+from nbf_ros.eval.metrics import mpjpe
+from nbf_ros.fitting.config import FitConfig
+from nbf_ros.fitting.fitter import Fitter
+from nbf_ros.fitting.state import BodyState
+from nbf_ros.nbv.camera import CropCamera
+from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states
+
+SIZE = 64  # render crops of the unit tests: small, so the suite stays fast
+
+
+def scene_and_start(volume, batch, seed, occluder=0.0, joint_deg=20.0, root_cm=10.0):
+    """A feature scene of random poses and a perturbed starting state."""
+    gen = torch.Generator().manual_seed(seed)
+    truth = random_states(volume, batch, gen)
+    scene = feature_scene(volume, truth, gen, size=SIZE, occluder_fraction=occluder)
+    start = perturb(truth, volume.body.joint_names, gen, joint_deg=joint_deg, root_cm=root_cm)
+    return scene, start
+
+
+class TestRecovery:
+    def test_fit_reduces_joint_error_from_a_perturbed_start(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 4, seed=0)
+        fitter = Fitter(capsule_volume, FitConfig(iterations=60))
+        before = mpjpe(capsule_volume.pose(start.rotations, start.translation).joints,
+                       scene.joints)
+        after = mpjpe(fitter.fit(scene.features, scene.camera, start).joints, scene.joints)
+        assert float(after.median()) < 0.7 * float(before.median())
+
+    def test_truth_is_a_fixed_point(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=1)
+        fitter = Fitter(capsule_volume, FitConfig.tracking())
+        result = fitter.fit(scene.features, scene.camera, scene.truth)
+        assert float(mpjpe(result.joints, scene.joints).max()) < 0.02
+
+
+class TestOcclusion:
+    def test_occluded_joints_are_reported_not_visible(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 4, seed=2, occluder=0.3)
+        result = Fitter(capsule_volume, FitConfig.tracking()).fit(
+            scene.features, scene.camera, scene.truth)
+        uv = (scene.joints @ scene.camera.K.transpose(1, 2))
+        uv = (uv[..., :2] / uv[..., 2:]).long().clamp(0, SIZE - 1)
+        under = scene.occluder[torch.arange(4)[:, None], uv[..., 1], uv[..., 0]]  # [B, J]
+        assert int(under.sum()) >= 4
+        hidden_ok = (result.joint_visibility[under] < 0.5).float().mean()
+        visible_ok = (result.joint_visibility[~under] >= 0.5).float().mean()
+        assert float(hidden_ok) >= 0.8
+        assert float(visible_ok) >= 0.7
+
+    def test_occlusion_map_covers_the_occluder(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=3, occluder=0.3)
+        result = Fitter(capsule_volume, FitConfig.tracking()).fit(
+            scene.features, scene.camera, scene.truth)
+        on_body = scene.occluder & (result.foreground > 0.5)
+        assert float(result.occlusion[on_body].mean()) > 0.8
+        off = ~scene.occluder & (result.foreground > 0.5)
+        assert float(result.occlusion[off].mean()) < 0.2
+
+
+class TestStopping:
+    def test_converged_fit_stops_before_the_cap(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=4)
+        cfg = FitConfig.tracking(iterations=100, tolerance=1e-4)
+        result = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, scene.truth)
+        assert bool(result.converged.all())
+        assert int(result.iterations.max()) < 100
+
+    def test_time_budget_stops_the_fit(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=5)
+        cfg = FitConfig(iterations=1000, time_budget_ms=1.0, check_every=1)
+        result = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
+        assert int(result.iterations.max()) <= 2
+
+    def test_iterations_are_counted_per_body(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=6)
+        result = Fitter(capsule_volume, FitConfig(iterations=7, root_iterations=2, check_every=100)).fit(
+            scene.features, scene.camera, start)
+        assert result.iterations.tolist() == [7, 7]
+
+
+class TestHypotheses:
+    def test_flipped_hypothesis_wins_for_a_body_started_backwards(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=7)
+        turn = torch.tensor([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
+        rot = scene.truth.rotations.clone()
+        rot[:, 0] = rot[:, 0] @ turn  # facing away from where it really faces
+        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        cfg = FitConfig.tracking(hypotheses=2)
+        result = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
+        assert result.hypothesis.tolist() == [1, 1]
+        assert float(mpjpe(result.joints, scene.joints).max()) < 0.03
+
+
+class TestKeypoints:
+    def test_keypoint_term_pulls_the_root_to_the_keypoints(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 1, seed=8)
+        posed = capsule_volume.pose(scene.truth.rotations, scene.truth.translation)
+        uv = posed.joints @ scene.camera.K.transpose(1, 2)
+        keypoints = uv[..., :2] / uv[..., 2:]
+        shifted = BodyState(scene.truth.rotations, scene.truth.translation
+                            + torch.tensor([0.15, 0.0, 0.0]), scene.truth.shape)
+        noise = torch.randn_like(scene.features)  # features carry no information
+        cfg = FitConfig.tracking(iterations=60, keypoint_weight=1.0, lr=0.02)
+        result = Fitter(capsule_volume, cfg).fit(
+            torch.nn.functional.normalize(noise, dim=-1), scene.camera, shifted,
+            keypoints=keypoints)
+        err = float((result.joints[0, 0] - posed.joints[0, 0])[:2].norm())
+        assert err < 0.05
+
+
+class TestInputs:
+    def test_feature_shape_mismatch_is_named(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 1, seed=9)
+        with pytest.raises(ValueError, match="features"):
+            Fitter(capsule_volume).fit(scene.features[:, :10], scene.camera, start)
+
+    def test_camera_batch_mismatch_is_named(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 1, seed=9)
+        cam = CropCamera(scene.camera.K.repeat(2, 1, 1), SIZE, SIZE)
+        with pytest.raises(ValueError, match="camera"):
+            Fitter(capsule_volume).fit(scene.features, cam, start)
+
+    def test_nan_features_are_rejected(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 1, seed=9)
+        bad = scene.features.clone()
+        bad[0, 0, 0] = float("nan")
+        with pytest.raises(ValueError, match="finite"):
+            Fitter(capsule_volume).fit(bad, scene.camera, start)
+
+    @pytest.mark.parametrize("field,value", [("iterations", 0), ("hypotheses", 3),
+                                             ("coarse_fraction", 1.5), ("lr", -1.0),
+                                             ("time_budget_ms", 0.0)])
+    def test_bad_config_values_are_rejected(self, field, value):
+        with pytest.raises(ValueError, match=field):
+            dataclasses.replace(FitConfig(), **{field: value})

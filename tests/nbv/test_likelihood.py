@@ -1,0 +1,75 @@
+"""Specification of the occlusion-robust likelihood (nbf_ros.nbv.likelihood)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from nbf_ros.nbv.likelihood import (
+    clutter_similarity,
+    kernel_similarity,
+    likelihood,
+    similarity_table,
+)
+
+
+def one_pixel(fg: float, obj: float, clutter: float, robust: bool):
+    """Likelihood of one pixel covered by one kernel with the given similarities."""
+    weight = torch.tensor([[[fg]]])
+    return likelihood(weight, torch.tensor([[[obj]]]), torch.tensor([[clutter]]), 0.1, robust)
+
+
+class TestRobustness:
+    def test_occluded_body_pixel_costs_nothing_with_the_occlusion_model(self):
+        covered = one_pixel(1.0, obj=0.1, clutter=0.9, robust=True).score
+        empty = one_pixel(0.0, obj=0.1, clutter=0.9, robust=True).score
+        assert float(covered) >= float(empty)
+
+    def test_occluded_body_pixel_costs_without_the_occlusion_model(self):
+        covered = one_pixel(1.0, obj=0.1, clutter=0.9, robust=False).score
+        empty = one_pixel(0.0, obj=0.1, clutter=0.9, robust=False).score
+        assert float(covered) < float(empty) - 0.5
+
+    def test_matching_body_pixel_scores_above_clutter(self):
+        assert float(one_pixel(1.0, 0.9, 0.2, True).score) > 0.85
+
+    def test_occlusion_map_marks_pixels_clutter_explains(self):
+        occluded = one_pixel(1.0, obj=0.1, clutter=0.9, robust=True).occlusion
+        visible = one_pixel(1.0, obj=0.9, clutter=0.1, robust=True).occlusion
+        assert float(occluded) > 0.99 and float(visible) < 0.01
+
+    def test_no_occlusion_off_the_body(self):
+        assert float(one_pixel(0.0, 0.1, 0.9, True).occlusion) == 0.0
+
+
+class TestSimilarity:
+    def test_table_lookup_equals_direct_cosine_of_the_bin_mix(self):
+        gen = torch.Generator().manual_seed(0)
+        feats = F.normalize(torch.randn(2, 6, 8, generator=gen), dim=-1)  # [Bp, P, D]
+        bins = F.normalize(torch.randn(5, 3, 8, generator=gen), dim=-1)  # [K, NB, D]
+        weights = torch.softmax(torch.randn(4, 5, 3, generator=gen), -1)  # [B, K, NB]
+        person = torch.tensor([0, 0, 1, 1])  # two hypotheses per person
+        index = torch.randint(-1, 5, (4, 6, 2), generator=gen)
+        gram = torch.einsum("knd,kld->knl", bins, bins)
+        got = kernel_similarity(similarity_table(feats, bins), person, index, weights, gram)
+        mix = F.normalize(torch.einsum("bkn,knd->bkd", weights, bins), dim=-1)
+        for b in range(4):
+            for p in range(6):
+                for m in range(2):
+                    k = int(index[b, p, m])
+                    want = 0.0 if k < 0 else float(feats[person[b], p] @ mix[b, k])
+                    assert abs(float(got[b, p, m]) - want) < 1e-5
+
+    def test_similarity_has_gradient_in_the_bin_weights(self):
+        bins = F.normalize(torch.randn(3, 3, 4), dim=-1)
+        weights = torch.softmax(torch.randn(1, 3, 3), -1).requires_grad_()
+        table = similarity_table(F.normalize(torch.randn(1, 2, 4), dim=-1), bins)
+        sim = kernel_similarity(table, torch.tensor([0]), torch.tensor([[[0, 1], [2, -1]]]),
+                                weights, torch.einsum("knd,kld->knl", bins, bins))
+        sim.sum().backward()
+        assert bool(weights.grad.abs().sum() > 0)
+
+    def test_clutter_similarity_is_the_best_bank_match(self):
+        bank = torch.eye(3)
+        feats = F.normalize(torch.tensor([[[0.2, 0.9, 0.1]]]), dim=-1)
+        assert float(clutter_similarity(feats, bank)) == float(feats[0, 0, 1])
