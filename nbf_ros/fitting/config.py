@@ -15,11 +15,15 @@ class FitConfig:
     (40 root-only, 80 full), lr 0.02, an 80 x 80 render, 10 kernels per pixel, two
     hypotheses under heavy occlusion, no warm start."""
 
-    iterations: int = 60  # cap on Adam steps per frame
+    iterations: int = 120  # cap on Adam steps per frame (a cold start; see tracking())
     root_iterations: int = 15  # first steps move only the root (orientation, translation)
-    lr: float = 0.02  # Adam step size (radians / metres)
+    lr: float = 0.04  # Adam step size (radians / metres)
     final_lr_fraction: float = 0.05  # the fine level's step size decays (cosine) to lr * this
     robust: bool = True  # occlusion model on: occluded pixels are explained by clutter
+    # How a pixel's feature is compared with the render: "blend" is the cosine to the
+    # rendered (weight-blended) feature, optimal at the true pose; "average" is 3DNBF's
+    # weight-averaged cosine to each kernel, cheaper (scalar table lookups) but biased.
+    match: str = "blend"
     temperature: float = 0.1  # soft max temperature of the robust likelihood (3DNBF: 0.1)
     hypotheses: int = 1  # 2 adds a copy turned 180 degrees about the body's vertical axis
     coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
@@ -39,7 +43,7 @@ class FitConfig:
         """Settings for a warm start from the previous frame: few steps, full resolution,
         no root-only phase, smaller steps, frequent convergence checks."""
         base: dict[str, object] = dict(iterations=20, root_iterations=0, coarse_fraction=0.0,
-                                       lr=0.01, check_every=2)
+                                       lr=0.01, check_every=5)
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
 
@@ -53,6 +57,8 @@ class FitConfig:
             raise ValueError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
         if self.lr <= 0 or self.temperature <= 0:
             raise ValueError("lr and temperature must be positive")
+        if self.match not in ("blend", "average"):
+            raise ValueError(f"match must be 'blend' or 'average', got {self.match!r}")
         if self.hypotheses not in (1, 2):
             raise ValueError(f"hypotheses must be 1 or 2, got {self.hypotheses}")
         if not 0.0 <= self.coarse_fraction <= 1.0:

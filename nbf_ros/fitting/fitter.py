@@ -23,9 +23,11 @@ from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.nbv.camera import CropCamera, pixel_rays, project
 from nbf_ros.nbv.likelihood import (
+    best_clutter,
     clutter_similarity,
     kernel_similarity,
     likelihood,
+    rendered_similarity,
     similarity_table,
 )
 from nbf_ros.nbv.renderer import kernel_weights, select_kernels, window_radius
@@ -42,9 +44,11 @@ class _Level:
     rays: Tensor  # [BH, P, 3]
     sigma: Tensor  # [K] kernel radii used at this level
     radius: int  # pixel window of the kernel selection
-    table: Tensor  # [B, P, K, NB] pixel-to-kernel-bin cosines
+    features: Tensor  # [B, P, D] unit crop features at this resolution
+    table: Tensor | None  # [B, P, K, NB] pixel-to-kernel-bin cosines ("average" match)
     person: Tensor  # [BH] long, table row of each batch entry
     clutter: Tensor  # [BH, P] best clutter cosine per pixel
+    background: Tensor | None  # [BH, P, D] best clutter feature per pixel ("blend" match)
 
 
 class Fitter:
@@ -151,9 +155,11 @@ class Fitter:
         posed = vol.pose(start.rotations, start.translation, start.shape)
         radius = window_radius(posed.points, sigma, cam, cfg.render)
         clutter = clutter_similarity(features, vol.clutter).repeat_interleave(hyp, 0)
-        table = similarity_table(features, vol.features)
+        table = similarity_table(features, vol.features) if cfg.match == "average" else None
         person = torch.arange(features.shape[0], device=features.device).repeat_interleave(hyp)
-        return _Level(cam, rays, sigma, radius, table, person, clutter)
+        background = (best_clutter(features, vol.clutter).repeat_interleave(hyp, 0)
+                      if cfg.match == "blend" else None)
+        return _Level(cam, rays, sigma, radius, features, table, person, clutter, background)
 
     def _compose(self, start: BodyState, d_root: Tensor, d_trans: Tensor, d_pose: Tensor,
                  d_shape: Tensor) -> BodyState:
@@ -177,8 +183,12 @@ class Fitter:
         index, _ = select_kernels(posed.points.detach(), level.sigma, level.camera, level.rays,
                                   level.radius, cfg.render)
         weight = kernel_weights(posed.points, level.sigma, level.rays, index, cfg.render.opacity)
-        similarity = kernel_similarity(level.table, level.person, index, vol.bin_weights(posed),
-                                       vol.gram)
+        if cfg.match == "blend":
+            similarity = rendered_similarity(level.features, level.person, index, weight,
+                                             vol.kernel_features(posed), level.background)
+        else:
+            similarity = kernel_similarity(level.table, level.person, index,
+                                           vol.bin_weights(posed), vol.gram)
         lik = likelihood(weight, similarity, level.clutter, cfg.temperature, cfg.robust)
         loss = -lik.score
         loss = loss + cfg.pose_prior_weight * rest_distance(state.rotations[:, self.fitted])
@@ -197,7 +207,8 @@ class Fitter:
                          steps: Tensor, converged: Tensor, cam: CropCamera, hyp: int,
                          batch: int) -> FitResult:
         """Per person, the hypothesis with the lowest loss, with visibility and maps."""
-        vis = self._joint_visibility(extras["index"], extras["weight"], extras["occlusion"])
+        vis = self._joint_visibility(extras["index"], extras["weight"], extras["occlusion"],
+                                     extras["joints"], cam)
         best = loss.view(batch, hyp).argmin(1)
         pick = torch.arange(batch, device=loss.device) * hyp + best
         shape_hw = (batch, cam.height, cam.width)
@@ -209,17 +220,19 @@ class Fitter:
             iterations=steps[pick], converged=converged[pick], hypothesis=best,
         )
 
-    def _joint_visibility(self, index: Tensor, weight: Tensor, occlusion: Tensor) -> Tensor:
-        """Share of each joint's rendered area that is not occluded: [BH, J].
+    def _joint_visibility(self, index: Tensor, weight: Tensor, occlusion: Tensor,
+                          joints: Tensor, cam: CropCamera) -> Tensor:
+        """Probability that each joint is not hidden by an occluder: [BH, J].
 
         Kernels near the joint (``joint_kernel_weights``) pool the render weight they get
-        and the part of it on pixels the likelihood explains by clutter. A joint whose
-        kernels get no weight at all (hidden by the body itself or outside the crop) has no
-        evidence of an occluder and counts as visible; the node marks joints outside the
-        image separately.
+        and the part of it on pixels the likelihood explains by clutter. Where they get
+        little weight (a joint inside the body, or behind the body itself), the occlusion
+        map around the joint's projection decides instead, in proportion. A joint with no
+        evidence either way counts as visible; the node marks joints outside the image
+        separately.
         """
-        fg = weight.sum(-1).clamp_min(1e-6)
-        hidden = (occlusion / fg)[..., None] * weight  # [BH, P, M] occluded part of weight
+        fg = weight.sum(-1)
+        hidden = (occlusion / fg.clamp_min(1e-6))[..., None] * weight  # [BH, P, M]
         num_k = self.volume.num_kernels
         total = torch.zeros(weight.shape[0], num_k, device=weight.device)
         occl = torch.zeros_like(total)
@@ -227,10 +240,19 @@ class Fitter:
         total.scatter_add_(1, idx, (weight * (index >= 0)).flatten(1))
         occl.scatter_add_(1, idx, (hidden * (index >= 0)).flatten(1))
         jkw = self.volume.joint_kernel_weights  # [J, K]
-        seen = total @ jkw.t()
-        hid = occl @ jkw.t()
-        eps = 1e-3  # pixels of weight: below this a joint has no evidence either way
-        return 1.0 - hid / (seen + eps)
+        seen, hid = total @ jkw.t(), occl @ jkw.t()
+        by_kernels = 1.0 - hid / seen.clamp_min(1e-6)
+        # 5 x 5 pixels around the projected joint: share of the body there that is hidden.
+        maps = torch.stack((occlusion, fg), 1).view(-1, 2, cam.height, cam.width)
+        pooled = F.avg_pool2d(maps, 5, stride=1, padding=2, count_include_pad=False)
+        uv = project(joints, cam.K).floor().long()
+        u = uv[..., 0].clamp(0, cam.width - 1)
+        v = uv[..., 1].clamp(0, cam.height - 1)
+        rows = torch.arange(joints.shape[0], device=joints.device)[:, None]
+        near = pooled[rows, :, v, u]  # [BH, J, 2]
+        by_pixels = 1.0 - near[..., 0] / (near[..., 1] + 1e-3)
+        trust = seen / (seen + 0.5)  # half a pixel of weight: as much kernel as pixel evidence
+        return (trust * by_kernels + (1.0 - trust) * by_pixels).clamp(0.0, 1.0)
 
 
 def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:

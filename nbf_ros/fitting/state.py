@@ -29,6 +29,11 @@ class BodyState:
         """A copy cut from the autograd graph."""
         return BodyState(self.rotations.detach(), self.translation.detach(), self.shape.detach())
 
+    def to(self, device: torch.device | str) -> BodyState:
+        """The same bodies with tensors on ``device``."""
+        return BodyState(self.rotations.to(device), self.translation.to(device),
+                         self.shape.to(device))
+
     def index(self, idx: Tensor | slice | list[int]) -> BodyState:
         """The bodies selected by ``idx``."""
         return BodyState(self.rotations[idx], self.translation[idx], self.shape[idx])

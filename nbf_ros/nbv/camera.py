@@ -26,6 +26,10 @@ class CropCamera:
         """Number of crops B."""
         return self.K.shape[0]
 
+    def to(self, device: torch.device | str) -> CropCamera:
+        """The same crops with intrinsics on ``device``."""
+        return CropCamera(self.K.to(device), self.height, self.width)
+
     def repeat(self, n: int) -> CropCamera:
         """Each crop repeated n times consecutively (for hypotheses)."""
         return CropCamera(self.K.repeat_interleave(n, 0), self.height, self.width)

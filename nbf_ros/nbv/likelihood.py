@@ -1,18 +1,25 @@
 """Occlusion-robust feature likelihood of a rendered body (3DNBF, Zhang et al. 2023).
 
-Each crop pixel p has a unit image feature phi_p. Where the body covers it (coverage
-``fg_p``), its object similarity is the weight-averaged cosine between phi_p and the
-features of the kernels rendered there; its clutter similarity is the best cosine between
-phi_p and the clutter bank. A pixel scores
+Each crop pixel p has a unit image feature phi_p; its clutter similarity ``c_p`` is the
+best cosine between phi_p and the clutter bank. Its object similarity ``o_p`` compares
+phi_p with the render, in one of two ways (``FitConfig.match``):
 
-* robust (occlusion model on): ``fg * smax_T(obj, clutter) + (1 - fg) * clutter``,
-  where ``smax_T(a, b) = T log(exp(a/T) + exp(b/T))`` (3DNBF: T = 0.1). A body pixel whose
-  feature is better explained by clutter (an occluder) costs nothing, so occluders do
-  not pull the fit; ``sigmoid((clutter - obj) / T)`` is its probability of being occluded.
-* plain (occlusion model off): ``fg * obj + (1 - fg) * clutter``, so occluded body
-  pixels push the body away.
+* ``blend`` (default): the cosine between phi_p and the rendered blend, the kernels'
+  pose-dependent features by their render weights plus the best clutter feature by the
+  remaining transmittance. Noise-free features have the true pose as the optimum. A pixel
+  scores ``max(o, c)`` with the occlusion model on (robust), ``o`` with it off (plain).
+  Off the body ``o = c``, so an occluded body pixel (``c > o``) costs the same as no
+  body at all: occluders neither pull nor push the fit, while the plain score pushes the
+  body off them.
+* ``average``: 3DNBF-style, the render-weight average of the cosines between phi_p and
+  each kernel there, scored ``fg * smax_T(o, c) + (1 - fg) * c`` (robust, with
+  ``smax_T(a, b) = T log(exp(a/T) + exp(b/T))``, T = 0.1) or ``fg * o + (1 - fg) * c``
+  (plain), where ``fg_p`` is the body's coverage. Cheaper (scalar table lookups) but an
+  average of cosines is highest where a single kernel owns each pixel, which biases
+  limb depth by a few centimetres.
 
-The score is averaged over pixels; the fitter minimises its negative.
+Either way ``fg * sigmoid((c - o) / T)`` is the probability that a pixel of the body is
+hidden. The score is averaged over pixels; the fitter minimises its negative.
 """
 
 from __future__ import annotations
@@ -24,7 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 __all__ = [
-    "Likelihood", "clutter_similarity", "kernel_similarity", "likelihood", "similarity_table",
+    "Likelihood", "best_clutter", "clutter_similarity", "kernel_similarity", "likelihood",
+    "rendered_similarity", "similarity_table",
 ]
 
 
@@ -40,6 +48,11 @@ class Likelihood:
 def clutter_similarity(features: Tensor, clutter: Tensor) -> Tensor:
     """Best cosine of each pixel feature to the clutter bank: [B, P, D], [C, D] -> [B, P]."""
     return (features @ clutter.t()).amax(-1)
+
+
+def best_clutter(features: Tensor, clutter: Tensor) -> Tensor:
+    """The clutter bank feature closest to each pixel feature: [B, P, D], [C, D] -> [B, P, D]."""
+    return clutter[(features @ clutter.t()).argmax(-1)]
 
 
 @torch.no_grad()
@@ -86,16 +99,44 @@ def kernel_similarity(
     return (w * sims).sum(-1) * (index >= 0)
 
 
+def rendered_similarity(
+    features: Tensor,  # [Bp, P, D] unit image features, one crop per person
+    person: Tensor,  # [B] long, crop each batch entry reads (hypotheses share)
+    index: Tensor,  # [B, P, M] long, -1 = empty
+    weight: Tensor,  # [B, P, M] render weights
+    kernel_features: Tensor,  # [B, K, D] unit pose-dependent kernel features
+    background: Tensor,  # [B, P, D] unit clutter feature seen behind each pixel
+) -> Tensor:  # [B, P]
+    """Cosine between each pixel's feature and the rendered blend there: the kernels'
+    features by their render weights plus the background by the remaining transmittance.
+
+    Unlike the weight-averaged cosine of ``kernel_similarity``, this is maximal exactly
+    where the render reproduces the observed blend, so noise-free features have the true
+    pose as their optimum; the average rewards single kernels and full coverage on every
+    pixel, which biases limb depth by a few centimetres.
+    """
+    batch, num_p, m = index.shape
+    dim = kernel_features.shape[-1]
+    flat = index.clamp_min(0).view(batch, num_p * m, 1).expand(-1, -1, dim)
+    picked = kernel_features.gather(1, flat).view(batch, num_p, m, dim)
+    weight = weight * (index >= 0)
+    rendered = torch.einsum("bpm,bpmd->bpd", weight, picked)
+    rendered = rendered + (1.0 - weight.sum(-1, keepdim=True)) * background
+    dot = (features[person] * rendered).sum(-1)
+    return dot / rendered.norm(dim=-1).clamp_min(1e-6)
+
+
 def likelihood(
     weight: Tensor,  # [B, P, M] render weights
-    similarity: Tensor,  # [B, P, M] from kernel_similarity
+    similarity: Tensor,  # [B, P, M] from kernel_similarity, or [B, P] rendered_similarity
     clutter: Tensor,  # [B, P] from clutter_similarity
     temperature: float = 0.1,
     robust: bool = True,
 ) -> Likelihood:
     """Score a render against the image features."""
     fg = weight.sum(-1)
-    obj = (weight * similarity).sum(-1) / fg.clamp_min(1e-6)
+    blend = similarity.dim() == 2  # the render already includes the background
+    obj = similarity if blend else (weight * similarity).sum(-1) / fg.clamp_min(1e-6)
     if robust:
         both = torch.stack((obj, clutter), -1) / temperature
         body = temperature * torch.logsumexp(both, -1)
@@ -103,7 +144,14 @@ def likelihood(
     else:
         body = obj
         occlusion = torch.zeros_like(obj)
-    score = fg * body + (1.0 - fg) * clutter
+    if blend:
+        # Off the body obj equals the clutter score, so a hard max makes leaving a pixel
+        # and letting an occluder cover it cost the same: occluders neither pull nor push
+        # (a soft max would reward pixels where both explanations agree, pushing the body
+        # off occluders). NeMo's loss (Wang et al., ICLR 2021) takes the same max.
+        score = torch.maximum(obj, clutter) if robust else obj
+    else:
+        score = fg * body + (1.0 - fg) * clutter
     return Likelihood(score=score.mean(-1), object_similarity=obj, occlusion=occlusion)
 
 

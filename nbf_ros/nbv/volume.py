@@ -162,7 +162,8 @@ def smooth_random_features(
     for _ in range(2):
         base = base[nearest].mean(1)
         base /= np.linalg.norm(base, axis=1, keepdims=True)
-    feats = base[:, None, :] + bin_spread * rng.standard_normal((len(points), bins, dim)) / np.sqrt(dim)
+    spread = rng.standard_normal((len(points), bins, dim)) / np.sqrt(dim)
+    feats = base[:, None, :] + bin_spread * spread
     return feats / np.linalg.norm(feats, axis=-1, keepdims=True)
 
 

@@ -135,7 +135,8 @@ def _square_occluder(fg: Tensor, fraction: float, gen: torch.Generator) -> Tenso
         ys, xs = torch.nonzero(fg[b] > 0.5, as_tuple=True)
         best = None
         for _ in range(20):  # sample squares centred on the body, keep the closest to target
-            side = int(round((fraction * area) ** 0.5 * (0.8 + 0.8 * float(torch.rand(1, generator=gen)))))
+            jitter = 0.8 + 0.8 * float(torch.rand(1, generator=gen))
+            side = int(round((fraction * area) ** 0.5 * jitter))
             pick = int(torch.randint(len(ys), (1,), generator=gen))
             y0 = max(0, min(h - side, int(ys[pick]) - side // 2))
             x0 = max(0, min(w - side, int(xs[pick]) - side // 2))

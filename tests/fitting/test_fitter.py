@@ -17,11 +17,13 @@ from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states
 SIZE = 64  # render crops of the unit tests: small, so the suite stays fast
 
 
-def scene_and_start(volume, batch, seed, occluder=0.0, joint_deg=20.0, root_cm=10.0):
+def scene_and_start(volume, batch, seed, occluder=0.0, joint_deg=20.0, root_cm=10.0,
+                    noise=0.5):
     """A feature scene of random poses and a perturbed starting state."""
     gen = torch.Generator().manual_seed(seed)
     truth = random_states(volume, batch, gen)
-    scene = feature_scene(volume, truth, gen, size=SIZE, occluder_fraction=occluder)
+    scene = feature_scene(volume, truth, gen, size=SIZE, occluder_fraction=occluder,
+                          noise=noise)
     start = perturb(truth, volume.body.joint_names, gen, joint_deg=joint_deg, root_cm=root_cm)
     return scene, start
 
@@ -35,11 +37,11 @@ class TestRecovery:
         after = mpjpe(fitter.fit(scene.features, scene.camera, start).joints, scene.joints)
         assert float(after.median()) < 0.7 * float(before.median())
 
-    def test_truth_is_a_fixed_point(self, capsule_volume):
-        scene, _ = scene_and_start(capsule_volume, 2, seed=1)
-        fitter = Fitter(capsule_volume, FitConfig.tracking())
+    def test_truth_is_a_fixed_point_of_noise_free_features(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=1, noise=0.0)
+        fitter = Fitter(capsule_volume, FitConfig.tracking(pose_prior_weight=0.0))
         result = fitter.fit(scene.features, scene.camera, scene.truth)
-        assert float(mpjpe(result.joints, scene.joints).max()) < 0.02
+        assert float(mpjpe(result.joints, scene.joints).max()) < 0.01
 
 
 class TestOcclusion:
@@ -82,8 +84,8 @@ class TestStopping:
 
     def test_iterations_are_counted_per_body(self, capsule_volume):
         scene, start = scene_and_start(capsule_volume, 2, seed=6)
-        result = Fitter(capsule_volume, FitConfig(iterations=7, root_iterations=2, check_every=100)).fit(
-            scene.features, scene.camera, start)
+        cfg = FitConfig(iterations=7, root_iterations=2, check_every=100)
+        result = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
         assert result.iterations.tolist() == [7, 7]
 
 
