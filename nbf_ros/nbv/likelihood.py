@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from nbf_ros.nbv.renderer import blend_features
+
 __all__ = [
     "Likelihood", "best_clutter", "clutter_similarity", "kernel_similarity", "likelihood",
     "rendered_similarity", "similarity_table",
@@ -115,13 +117,8 @@ def rendered_similarity(
     pose as their optimum; the average rewards single kernels and full coverage on every
     pixel, which biases limb depth by a few centimetres.
     """
-    batch, num_p, m = index.shape
-    dim = kernel_features.shape[-1]
-    flat = index.clamp_min(0).view(batch, num_p * m, 1).expand(-1, -1, dim)
-    picked = kernel_features.gather(1, flat).view(batch, num_p, m, dim)
-    weight = weight * (index >= 0)
-    rendered = torch.einsum("bpm,bpmd->bpd", weight, picked)
-    rendered = rendered + (1.0 - weight.sum(-1, keepdim=True)) * background
+    coverage = (weight * (index >= 0)).sum(-1, keepdim=True)
+    rendered = blend_features(index, weight, kernel_features) + (1.0 - coverage) * background
     dot = (features[person] * rendered).sum(-1)
     return dot / rendered.norm(dim=-1).clamp_min(1e-6)
 

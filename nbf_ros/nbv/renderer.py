@@ -30,7 +30,9 @@ from torch import Tensor
 
 from nbf_ros.nbv.camera import CropCamera, pixel_rays, project
 
-__all__ = ["RenderConfig", "Render", "render", "select_kernels", "window_radius"]
+__all__ = [
+    "RenderConfig", "Render", "blend_features", "render", "select_kernels", "window_radius",
+]
 
 
 @dataclass
@@ -64,6 +66,23 @@ class Render:
         kernel = self.index.gather(-1, best)[..., 0]
         has = self.weight.gather(-1, best)[..., 0] > 0
         return torch.where(has, kernel, torch.full_like(kernel, -1))
+
+    def expected_features(self, kernel_features: Tensor) -> Tensor:  # [B, K, D] -> [B, P, D]
+        """Expected feature of each pixel: its kernels' features by their weights."""
+        return blend_features(self.index, self.weight, kernel_features)
+
+
+def blend_features(
+    index: Tensor,  # [B, P, M] long, -1 = empty
+    weight: Tensor,  # [B, P, M]
+    kernel_features: Tensor,  # [B, K, D]
+) -> Tensor:  # [B, P, D]
+    """Sum over each pixel's listed kernels of weight times kernel feature (differentiable)."""
+    batch, num_p, m = index.shape
+    dim = kernel_features.shape[-1]
+    flat = index.clamp_min(0).view(batch, num_p * m, 1).expand(-1, -1, dim)
+    picked = kernel_features.gather(1, flat).view(batch, num_p, m, dim)
+    return torch.einsum("bpm,bpmd->bpd", weight * (index >= 0), picked)
 
 
 def window_radius(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 
 import pytest
@@ -144,3 +145,16 @@ class TestInputs:
     def test_bad_config_values_are_rejected(self, field, value):
         with pytest.raises(ValueError, match=field):
             dataclasses.replace(FitConfig(), **{field: value})
+
+
+class TestDevices:
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    def test_cuda_fit_matches_cpu(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=10)
+        cfg = FitConfig.tracking(iterations=5, tolerance=-1.0)
+        cpu = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
+        cuda_volume = copy.deepcopy(capsule_volume).cuda()
+        gpu = Fitter(cuda_volume, cfg).fit(scene.features.cuda(), scene.camera.to("cuda"),
+                                            start.to("cuda"))
+        assert torch.allclose(gpu.loss.cpu(), cpu.loss, atol=1e-4)
+        assert float((gpu.joints.cpu() - cpu.joints).abs().max()) < 1e-3

@@ -100,6 +100,15 @@ class TestAgainstDenseReference:
         ref = _render_reference(centres, sigma, camera(2, dtype=dtype), cfg)
         torch.testing.assert_close(dense_weights(out), ref, rtol=0, atol=atol)
 
+    def test_expected_features_are_the_weighted_sum_of_kernel_features(self):
+        centres, sigma = random_kernels(2, 40, seed=2, dtype=torch.float64)
+        feats = torch.randn(2, 40, 8, dtype=torch.float64)
+        cfg = RenderConfig(max_per_pixel=40)
+        out = render(centres, sigma, camera(2, dtype=torch.float64), cfg)
+        ref = _render_reference(centres, sigma, camera(2, dtype=torch.float64), cfg)
+        torch.testing.assert_close(out.expected_features(feats), ref @ feats, rtol=0,
+                                   atol=1e-12)
+
     def test_top_m_keeps_the_nearest_kernels(self):
         centres, sigma = random_kernels(1, 60, seed=1)
         cam = camera()
@@ -156,7 +165,7 @@ class TestCuda:
         cam = camera(3, size=48)
         results = []
         for dev in ("cpu", "cuda"):
-            c = centres.to(dev).requires_grad_()
+            c = centres.detach().to(dev).requires_grad_()
             out = render(c, sigma.to(dev), CropCamera(cam.K.to(dev), 48, 48), RenderConfig())
             (out.foreground * torch.linspace(0, 1, 48 * 48, device=dev)).sum().backward()
             results.append((dense_weights(out).cpu(), c.grad.cpu()))
