@@ -35,6 +35,7 @@ class FitConfig:
     keypoint_scale: float = 4.0  # pixels: the robust term's scale (Geman-McClure)
     tolerance: float = 1e-5  # converged when the loss improves less than this per step
     check_every: int = 5  # steps between convergence and time-budget checks (host syncs)
+    cuda_graphs: bool = True  # on CUDA, replay each step from a captured graph
     time_budget_ms: float | None = None  # stop at the first check past this wall time
     render: RenderConfig = field(default_factory=RenderConfig)
 

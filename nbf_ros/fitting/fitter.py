@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -60,6 +61,7 @@ class Fitter:
         names = volume.body.joint_names
         self.fitted = torch.tensor([names.index(n) for n in FITTED_JOINTS if n in names],
                                    device=volume.sigma.device)
+        self.graph_replays = 0  # steps of the last fit replayed from a CUDA graph
 
     def fit(
         self,
@@ -89,46 +91,59 @@ class Fitter:
                   if coarse_steps > 0 else None)
 
         dev = features.device
+        graphs = cfg.cuda_graphs and dev.type == "cuda"
         d_root = torch.zeros(bh, 3, device=dev, requires_grad=True)
         d_trans = torch.zeros(bh, 3, device=dev, requires_grad=True)
         d_pose = torch.zeros(bh, len(self.fitted), 3, device=dev, requires_grad=True)
         d_shape = torch.zeros_like(start.shape, requires_grad=cfg.fit_shape)
         params = [d_root, d_trans, d_pose] + ([d_shape] if cfg.fit_shape else [])
-        optim = torch.optim.Adam(params, lr=cfg.lr)
+        # A captured graph reads the step size and the root-only gate from device memory.
+        lr = torch.tensor(cfg.lr, device=dev) if graphs else cfg.lr
+        optim = torch.optim.Adam(params, lr=lr, capturable=graphs)
+        pose_gate = torch.ones((), device=dev)
         active = torch.ones(bh, dtype=torch.bool, device=dev)
         steps = torch.zeros(bh, dtype=torch.long, device=dev)
         last_loss = torch.full((bh,), float("inf"), device=dev)
 
+        def step(level: _Level) -> Tensor:
+            state = self._compose(start, d_root, d_trans, d_pose, d_shape)
+            loss = self._objective(state, level, cfg, kp)[0]
+            loss.sum().backward()
+            with torch.no_grad():
+                d_pose.grad.mul_(pose_gate)
+                if cfg.fit_shape:
+                    d_shape.grad.mul_(pose_gate)
+                for p in params:  # converged bodies stop moving; Adam keeps their state
+                    p.grad.mul_(active.view(-1, *([1] * (p.dim() - 1))))
+            optim.step()
+            return loss.detach()
+
+        stepper = _Stepper(step, params, graphs)
         for it in range(cfg.iterations):
             level = coarse if it < coarse_steps else fine
             # Adam moves each parameter by about lr per step even at the optimum, so the
             # step size decays over the fine level to settle below a millimetre.
             for group in optim.param_groups:
-                group["lr"] = _step_size(cfg, it, coarse_steps)
-            state = self._compose(start, d_root, d_trans, d_pose, d_shape)
-            loss = self._objective(state, level, cfg, kp)[0]
-            optim.zero_grad(set_to_none=False)
-            loss.sum().backward()
-            with torch.no_grad():
-                if it < cfg.root_iterations:
-                    d_pose.grad.zero_()
-                    d_shape.grad = None if d_shape.grad is None else d_shape.grad.zero_()
-                for p in params:  # converged bodies stop moving; Adam keeps their state
-                    p.grad.mul_(active.view(-1, *([1] * (p.dim() - 1))))
-            optim.step()
+                if graphs:
+                    group["lr"].fill_(_step_size(cfg, it, coarse_steps))
+                else:
+                    group["lr"] = _step_size(cfg, it, coarse_steps)
+            pose_gate.fill_(0.0 if it < cfg.root_iterations else 1.0)
+            loss = stepper(level)
             steps += active
             if (it + 1) % cfg.check_every == 0:
                 with torch.no_grad():
-                    gain = (last_loss - loss.detach()) / cfg.check_every
+                    gain = (last_loss - loss) / cfg.check_every
                     # Only the full-resolution objective may declare convergence.
                     settled = (gain < cfg.tolerance) & (it >= max(cfg.root_iterations,
                                                                  coarse_steps + cfg.check_every))
                     active &= ~settled
-                    last_loss = loss.detach()
+                    last_loss = loss.clone()
                 out_of_time = (cfg.time_budget_ms is not None and
                                (time.perf_counter() - started) * 1e3 > cfg.time_budget_ms)
                 if out_of_time or not bool(active.any()):
                     break
+        self.graph_replays = stepper.replays
 
         with torch.no_grad():
             state = self._compose(start, d_root, d_trans, d_pose, d_shape)
@@ -253,6 +268,49 @@ class Fitter:
         by_pixels = 1.0 - near[..., 0] / (near[..., 1] + 1e-3)
         trust = seen / (seen + 0.5)  # half a pixel of weight: as much kernel as pixel evidence
         return (trust * by_kernels + (1.0 - trust) * by_pixels).clamp(0.0, 1.0)
+
+
+class _Stepper:
+    """Runs one optimisation step per call: eagerly, or on CUDA replayed from a graph
+    captured per resolution level after two eager warm-up steps (the loop is launch-bound:
+    a replay issues the iteration's ~900 kernels without Python in between)."""
+
+    warmup = 2
+
+    def __init__(self, step: Callable[[_Level], Tensor], params: list[Tensor],
+                 graphs: bool) -> None:
+        self.step, self.params, self.graphs = step, params, graphs
+        self.captured: dict[int, tuple[torch.cuda.CUDAGraph, Tensor]] = {}
+        self.eager_steps: dict[int, int] = {}
+        self.replays = 0
+        self.stream = torch.cuda.Stream() if graphs else None
+
+    def __call__(self, level: _Level) -> Tensor:
+        for p in self.params:
+            p.grad = None
+        if not self.graphs:
+            return self.step(level)
+        key = id(level)
+        if key in self.captured:
+            graph, loss = self.captured[key]
+            graph.replay()
+            self.replays += 1
+            return loss
+        if self.eager_steps.get(key, 0) < self.warmup:
+            # Warm-up on a side stream, as CUDA graph capture requires.
+            self.eager_steps[key] = self.eager_steps.get(key, 0) + 1
+            self.stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(self.stream):
+                loss = self.step(level)
+            torch.cuda.current_stream().wait_stream(self.stream)
+            return loss
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            loss = self.step(level)
+        self.captured[key] = (graph, loss)
+        graph.replay()  # capture records the step without running it
+        self.replays += 1
+        return loss
 
 
 def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:

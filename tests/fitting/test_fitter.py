@@ -158,3 +158,18 @@ class TestDevices:
                                             start.to("cuda"))
         assert torch.allclose(gpu.loss.cpu(), cpu.loss, atol=1e-4)
         assert float((gpu.joints.cpu() - cpu.joints).abs().max()) < 1e-3
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    def test_cuda_graph_replay_matches_eager_steps(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=11)
+        cuda_volume = copy.deepcopy(capsule_volume).cuda()
+        inputs = (scene.features.cuda(), scene.camera.to("cuda"), start.to("cuda"))
+        results = []
+        for graphs in (False, True):
+            fitter = Fitter(cuda_volume, FitConfig(iterations=12, root_iterations=3,
+                                                   cuda_graphs=graphs))
+            results.append((fitter.fit(*inputs), fitter.graph_replays))
+        (eager, no_replays), (graphed, replays) = results
+        assert no_replays == 0 and replays > 0
+        assert float((graphed.joints - eager.joints).abs().max()) < 1e-4
+        assert graphed.iterations.tolist() == eager.iterations.tolist()
