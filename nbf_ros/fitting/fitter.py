@@ -8,6 +8,7 @@ warm start from the previous frame is simply a different initial state.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -62,6 +63,10 @@ class Fitter:
         self.fitted = torch.tensor([names.index(n) for n in FITTED_JOINTS if n in names],
                                    device=volume.sigma.device)
         self.graph_replays = 0  # steps of the last fit replayed from a CUDA graph
+        # CUDA: the buffers and captured graphs of recent fits, by shapes and settings, so
+        # that the next frame of the same size replays them without a new capture.
+        self._sessions: dict[tuple, _Session] = {}
+        self.max_sessions = 4
 
     def fit(
         self,
@@ -90,46 +95,33 @@ class Fitter:
         coarse = (self._level(features, camera, hyp, cfg.coarse_sigma, start, cfg, halve=True)
                   if coarse_steps > 0 else None)
 
+        graphs = cfg.cuda_graphs and features.device.type == "cuda"
+        key = _session_key(cfg, bh, features.shape, coarse is not None, kp is not None)
+        run = self._sessions.pop(key, None) if graphs else None
+        if run is not None and not run.holds(fine, coarse):
+            run = None  # a kernel window larger than the captured one: capture again
+        if run is None:
+            if graphs:  # a pixel of headroom, so that the next frames rarely need a capture
+                for level in (fine, coarse):
+                    if level is not None:
+                        level.radius += 1
+            run = _Session(self, cfg, start, kp, fine, coarse, graphs)
+        else:  # same shapes as an earlier fit: refill its buffers, replay its graphs
+            run.load(start, kp, fine, coarse)
+        if graphs:
+            self._sessions[key] = run  # most recent last
+            while len(self._sessions) > self.max_sessions:
+                self._sessions.pop(next(iter(self._sessions)))
         dev = features.device
-        graphs = cfg.cuda_graphs and dev.type == "cuda"
-        d_root = torch.zeros(bh, 3, device=dev, requires_grad=True)
-        d_trans = torch.zeros(bh, 3, device=dev, requires_grad=True)
-        d_pose = torch.zeros(bh, len(self.fitted), 3, device=dev, requires_grad=True)
-        d_shape = torch.zeros_like(start.shape, requires_grad=cfg.fit_shape)
-        params = [d_root, d_trans, d_pose] + ([d_shape] if cfg.fit_shape else [])
-        # A captured graph reads the step size and the root-only gate from device memory.
-        lr = torch.tensor(cfg.lr, device=dev) if graphs else cfg.lr
-        optim = torch.optim.Adam(params, lr=lr, capturable=graphs)
-        pose_gate = torch.ones((), device=dev)
-        active = torch.ones(bh, dtype=torch.bool, device=dev)
         steps = torch.zeros(bh, dtype=torch.long, device=dev)
         last_loss = torch.full((bh,), float("inf"), device=dev)
-
-        def step(level: _Level) -> Tensor:
-            state = self._compose(start, d_root, d_trans, d_pose, d_shape)
-            loss = self._objective(state, level, cfg, kp)[0]
-            loss.sum().backward()
-            with torch.no_grad():
-                d_pose.grad.mul_(pose_gate)
-                if cfg.fit_shape:
-                    d_shape.grad.mul_(pose_gate)
-                for p in params:  # converged bodies stop moving; Adam keeps their state
-                    p.grad.mul_(active.view(-1, *([1] * (p.dim() - 1))))
-            optim.step()
-            return loss.detach()
-
-        stepper = _Stepper(step, params, graphs)
+        active, replays_before = run.active, run.stepper.replays
         for it in range(cfg.iterations):
-            level = coarse if it < coarse_steps else fine
+            level = run.coarse if it < coarse_steps else run.fine
             # Adam moves each parameter by about lr per step even at the optimum, so the
             # step size decays over the fine level to settle below a millimetre.
-            for group in optim.param_groups:
-                if graphs:
-                    group["lr"].fill_(_step_size(cfg, it, coarse_steps))
-                else:
-                    group["lr"] = _step_size(cfg, it, coarse_steps)
-            pose_gate.fill_(0.0 if it < cfg.root_iterations else 1.0)
-            loss = stepper(level)
+            run.set_step(_step_size(cfg, it, coarse_steps), it >= cfg.root_iterations)
+            loss = run.stepper(level)
             steps += active
             if (it + 1) % cfg.check_every == 0:
                 with torch.no_grad():
@@ -143,13 +135,13 @@ class Fitter:
                                (time.perf_counter() - started) * 1e3 > cfg.time_budget_ms)
                 if out_of_time or not bool(active.any()):
                     break
-        self.graph_replays = stepper.replays
+        self.graph_replays = run.stepper.replays - replays_before
 
         with torch.no_grad():
-            state = self._compose(start, d_root, d_trans, d_pose, d_shape)
-            loss, extras = self._objective(state, fine, cfg, kp)
-        return self._best_hypothesis(state, loss, extras, steps, ~active, fine.camera, hyp,
-                                     batch)
+            state = run.state().detach()
+            loss, extras = self._objective(state, run.fine, cfg, run.kp)
+        return self._best_hypothesis(state, loss, extras, steps, ~active,
+                                     run.fine.camera, hyp, batch)
 
     @torch.no_grad()
     def _level(self, features: Tensor, camera: CropCamera, hyp: int, sigma_scale: float,
@@ -268,6 +260,98 @@ class Fitter:
         by_pixels = 1.0 - near[..., 0] / (near[..., 1] + 1e-3)
         trust = seen / (seen + 0.5)  # half a pixel of weight: as much kernel as pixel evidence
         return (trust * by_kernels + (1.0 - trust) * by_pixels).clamp(0.0, 1.0)
+
+
+def _session_key(cfg: FitConfig, bh: int, feature_shape: torch.Size, coarse: bool,
+                 keypoints: bool) -> tuple:
+    """What a captured step depends on: shapes and the objective's settings
+    (the schedule - step sizes, root-only steps, stopping - is fed in per step). Kernel
+    windows are not part of it: a session serves any frame whose windows fit in its own."""
+    objective = dataclasses.replace(
+        cfg, iterations=1, root_iterations=0, lr=1.0, final_lr_fraction=1.0, tolerance=0.0,
+        check_every=1, time_budget_ms=None, coarse_fraction=0.0)
+    return repr(objective), bh, tuple(feature_shape), coarse, keypoints
+
+
+class _Session:
+    """Everything one fit's steps read and write, kept in fixed tensors so that a captured
+    CUDA graph stays valid when the next frame of the same shapes refills them."""
+
+    def __init__(self, fitter: Fitter, cfg: FitConfig, start: BodyState,
+                 kp: tuple[Tensor, Tensor] | None, fine: _Level, coarse: _Level | None,
+                 graphs: bool) -> None:
+        self.start, self.kp, self.fine, self.coarse = start, kp, fine, coarse
+        dev, bh = start.translation.device, start.batch
+        self.d_root = torch.zeros(bh, 3, device=dev, requires_grad=True)
+        self.d_trans = torch.zeros(bh, 3, device=dev, requires_grad=True)
+        self.d_pose = torch.zeros(bh, len(fitter.fitted), 3, device=dev, requires_grad=True)
+        self.d_shape = torch.zeros_like(start.shape, requires_grad=cfg.fit_shape)
+        self.params = [self.d_root, self.d_trans, self.d_pose] + (
+            [self.d_shape] if cfg.fit_shape else [])
+        self.graphs = graphs
+        # A captured graph reads the step size and the root-only gate from device memory.
+        lr = torch.tensor(cfg.lr, device=dev) if graphs else cfg.lr
+        self.optim = torch.optim.Adam(self.params, lr=lr, capturable=graphs)
+        self.pose_gate = torch.ones((), device=dev)
+        self.active = torch.ones(bh, dtype=torch.bool, device=dev)
+        self.fitter, self.cfg = fitter, cfg
+        self.stepper = _Stepper(self.step, self.params, graphs)
+
+    def state(self) -> BodyState:
+        """Current state from the initial state and the optimised offsets."""
+        return self.fitter._compose(self.start, self.d_root, self.d_trans, self.d_pose,
+                                    self.d_shape)
+
+    def step(self, level: _Level) -> Tensor:
+        """One Adam step of every body on ``level``; the loss before the step."""
+        loss = self.fitter._objective(self.state(), level, self.cfg, self.kp)[0]
+        loss.sum().backward()
+        with torch.no_grad():
+            self.d_pose.grad.mul_(self.pose_gate)
+            if self.cfg.fit_shape:
+                self.d_shape.grad.mul_(self.pose_gate)
+            for p in self.params:  # converged bodies stop moving; Adam keeps their state
+                p.grad.mul_(self.active.view(-1, *([1] * (p.dim() - 1))))
+        self.optim.step()
+        return loss.detach()
+
+    def set_step(self, lr: float, pose: bool) -> None:
+        """Step size and whether the pose moves (after the root-only steps)."""
+        for group in self.optim.param_groups:
+            if self.graphs:
+                group["lr"].fill_(lr)
+            else:
+                group["lr"] = lr
+        self.pose_gate.fill_(1.0 if pose else 0.0)
+
+    def holds(self, fine: _Level, coarse: _Level | None) -> bool:
+        """Whether this session's kernel windows are at least as wide as the given levels'
+        (a wider window finds the same kernels, at some extra cost)."""
+        if fine.radius > self.fine.radius:
+            return False
+        return coarse is None or coarse.radius <= self.coarse.radius
+
+    @torch.no_grad()
+    def load(self, start: BodyState, kp: tuple[Tensor, Tensor] | None, fine: _Level,
+             coarse: _Level | None) -> None:
+        """Copy a new frame's inputs into the buffers and restart the optimiser."""
+        for mine, new in ((self.start, start), (self.fine, fine), (self.coarse, coarse)):
+            if mine is None:
+                continue
+            for name, value in vars(mine).items():
+                if isinstance(value, Tensor):
+                    value.copy_(getattr(new, name))
+                elif isinstance(value, CropCamera):
+                    value.K.copy_(getattr(new, name).K)
+        if kp is not None:
+            self.kp[0].copy_(kp[0])
+            self.kp[1].copy_(kp[1])
+        for p in self.params:
+            p.zero_()
+            for value in self.optim.state[p].values():
+                if isinstance(value, Tensor):
+                    value.zero_()
+        self.active.fill_(True)
 
 
 class _Stepper:

@@ -173,3 +173,17 @@ class TestDevices:
         assert no_replays == 0 and replays > 0
         assert float((graphed.joints - eager.joints).abs().max()) < 1e-4
         assert graphed.iterations.tolist() == eager.iterations.tolist()
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    def test_next_frame_of_the_same_size_replays_the_captured_graphs(self, capsule_volume):
+        cuda_volume = copy.deepcopy(capsule_volume).cuda()
+        cfg = FitConfig.tracking(iterations=8, tolerance=-1.0)
+        graphed = Fitter(cuda_volume, cfg)
+        for seed in (12, 13):  # two frames with the same shapes, different content
+            scene, start = scene_and_start(capsule_volume, 2, seed=seed, joint_deg=5.0,
+                                           root_cm=2.0)
+            inputs = (scene.features.cuda(), scene.camera.to("cuda"), start.to("cuda"))
+            second = graphed.fit(*inputs)
+        assert graphed.graph_replays == cfg.iterations  # no warm-up, no new capture
+        eager = Fitter(cuda_volume, dataclasses.replace(cfg, cuda_graphs=False)).fit(*inputs)
+        assert float((second.joints - eager.joints).abs().max()) < 1e-4
