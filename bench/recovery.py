@@ -57,9 +57,12 @@ def markdown(runs: dict) -> str:
         lines += [f"## {run['device']} ({run['device_type']}), {run['date']}, "
                   f"torch {run['torch']}", "",
                   f"{run['batch']} bodies per condition, 80 x 80 crops, feature noise "
-                  f"{run['noise']}, `FitConfig()` (120 steps) unless noted.", "",
+                  f"{run['noise']}, `FitConfig()` (120 steps) unless noted. Each condition "
+                  "is one batched fit by a new Fitter (on CUDA its time includes the graph "
+                  "captures). Medians move by a few mm between GPU runs: atomic adds make "
+                  "CUDA gradients non-deterministic and the fits amplify it.", "",
                   "| condition | start MPJPE | MPJPE median | mean | p90 | PA-MPJPE median "
-                  "| hidden joints reported hidden | s per fit |",
+                  "| hidden joints reported hidden | s per batch fit |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for c in run["conditions"]:
             hid = (f"{100 * c['hidden_reported']:.0f}% of {c['hidden_joints']}"

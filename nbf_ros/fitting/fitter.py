@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -318,7 +319,7 @@ class _Session:
     def set_step(self, lr: float, pose: bool) -> None:
         """Step size and whether the pose moves (after the root-only steps)."""
         for group in self.optim.param_groups:
-            if self.graphs:
+            if isinstance(group["lr"], Tensor):
                 group["lr"].fill_(lr)
             else:
                 group["lr"] = lr
@@ -366,15 +367,17 @@ class _Stepper:
         self.step, self.params, self.graphs = step, params, graphs
         self.captured: dict[int, tuple[torch.cuda.CUDAGraph, Tensor]] = {}
         self.eager_steps: dict[int, int] = {}
+        self.failures: dict[int, int] = {}
+        self.eager_levels: set[int] = set()
         self.replays = 0
         self.stream = torch.cuda.Stream() if graphs else None
 
     def __call__(self, level: _Level) -> Tensor:
         for p in self.params:
             p.grad = None
-        if not self.graphs:
-            return self.step(level)
         key = id(level)
+        if not self.graphs or key in self.eager_levels:
+            return self.step(level)
         if key in self.captured:
             graph, loss = self.captured[key]
             graph.replay()
@@ -389,8 +392,23 @@ class _Stepper:
             torch.cuda.current_stream().wait_stream(self.stream)
             return loss
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            loss = self.step(level)
+        try:
+            # The warm-up's stream: libraries set up per stream (cuBLAS workspaces) are ready.
+            with torch.cuda.graph(graph, stream=self.stream):
+                loss = self.step(level)
+        except RuntimeError as err:
+            # Once on an H100 a process's first capture failed (cudaErrorStreamCaptureInvalidated)
+            # and the next capture worked, so the step runs eagerly and the next one tries
+            # again; after two failures the level stays eager.
+            torch.cuda.synchronize()
+            self.failures[key] = self.failures.get(key, 0) + 1
+            if self.failures[key] >= 2:
+                self.eager_levels.add(key)
+                warnings.warn(f"CUDA graph capture failed twice, fitting this level without "
+                              f"graphs: {err}", RuntimeWarning, stacklevel=2)
+            for p in self.params:
+                p.grad = None
+            return self.step(level)
         self.captured[key] = (graph, loss)
         graph.replay()  # capture records the step without running it
         self.replays += 1
