@@ -15,8 +15,9 @@ phi_p with the render, in one of two ways (``FitConfig.match``):
   each kernel there, scored ``fg * smax_T(o, c) + (1 - fg) * c`` (robust, with
   ``smax_T(a, b) = T log(exp(a/T) + exp(b/T))``, T = 0.1) or ``fg * o + (1 - fg) * c``
   (plain), where ``fg_p`` is the body's coverage. Cheaper (scalar table lookups) but an
-  average of cosines is highest where a single kernel owns each pixel, which biases
-  limb depth by a few centimetres.
+  average of cosines is highest where a single kernel owns each pixel rather than at the
+  true blend; fits with it ended about twice as far from the truth in our recovery runs
+  (bench/results/recovery.md).
 
 Either way ``fg * sigmoid((c - o) / T)`` is the probability that a pixel of the body is
 hidden. The score is averaged over pixels; the fitter minimises its negative.
@@ -114,8 +115,7 @@ def rendered_similarity(
 
     Unlike the weight-averaged cosine of ``kernel_similarity``, this is maximal exactly
     where the render reproduces the observed blend, so noise-free features have the true
-    pose as their optimum; the average rewards single kernels and full coverage on every
-    pixel, which biases limb depth by a few centimetres.
+    pose as their optimum; the average is highest where single kernels own the pixels.
     """
     coverage = (weight * (index >= 0)).sum(-1, keepdim=True)
     rendered = blend_features(index, weight, kernel_features) + (1.0 - coverage) * background

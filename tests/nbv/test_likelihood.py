@@ -9,6 +9,7 @@ from nbf_ros.nbv.likelihood import (
     clutter_similarity,
     kernel_similarity,
     likelihood,
+    rendered_similarity,
     similarity_table,
 )
 
@@ -73,3 +74,34 @@ class TestSimilarity:
         bank = torch.eye(3)
         feats = F.normalize(torch.tensor([[[0.2, 0.9, 0.1]]]), dim=-1)
         assert float(clutter_similarity(feats, bank)) == float(feats[0, 0, 1])
+
+
+class TestBlend:
+    """The default match: cosine to the rendered blend of kernels and background."""
+
+    @staticmethod
+    def pixel(weights: list[float], kernels: torch.Tensor, background: torch.Tensor,
+              observed: torch.Tensor) -> float:
+        """rendered_similarity of one pixel listing len(weights) kernels."""
+        index = torch.arange(len(weights))[None, None]
+        weight = torch.tensor(weights)[None, None]
+        return float(rendered_similarity(observed[None, None], torch.tensor([0]), index,
+                                         weight, kernels[None], background[None, None]))
+
+    def test_the_true_blend_scores_one_and_another_blend_less(self):
+        gen = torch.Generator().manual_seed(1)
+        kernels = F.normalize(torch.randn(2, 8, generator=gen), dim=-1)
+        background = F.normalize(torch.randn(8, generator=gen), dim=0)
+        observed = F.normalize(0.5 * kernels[0] + 0.3 * kernels[1] + 0.2 * background, dim=0)
+        assert self.pixel([0.5, 0.3], kernels, background, observed) > 1 - 1e-6
+        assert self.pixel([0.8, 0.0], kernels, background, observed) < 0.99
+
+    def test_occluded_body_pixel_scores_like_an_uncovered_one(self):
+        obj_covered, obj_empty, clutter = 0.1, 0.9, 0.9  # off the body obj equals clutter
+        weight = torch.tensor([[[1.0]], [[0.0]]])
+        lik = likelihood(weight, torch.tensor([[obj_covered], [obj_empty]]),
+                         torch.tensor([[clutter], [clutter]]), robust=True)
+        assert float(lik.score[0]) == float(lik.score[1])
+        plain = likelihood(weight, torch.tensor([[obj_covered], [obj_empty]]),
+                           torch.tensor([[clutter], [clutter]]), robust=False)
+        assert float(plain.score[0]) < float(plain.score[1]) - 0.5
