@@ -188,7 +188,7 @@ class Fitter:
         """Negative log-likelihood plus priors for every body."""
         vol = self.volume
         posed = vol.pose(state.rotations, state.translation, state.shape)
-        index, _ = select_kernels(posed.points.detach(), level.sigma, level.camera, level.rays,
+        index = select_kernels(posed.points.detach(), level.sigma, level.camera, level.rays,
                                   level.radius, cfg.render)
         weight = kernel_weights(posed.points, level.sigma, level.rays, index, cfg.render.opacity)
         if cfg.match == "blend":

@@ -28,7 +28,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.nbv.renderer import blend_features
@@ -150,8 +149,3 @@ def likelihood(
     else:
         score = fg * body + (1.0 - fg) * clutter
     return Likelihood(score=score.mean(-1), object_similarity=obj, occlusion=occlusion)
-
-
-def normalize_features(features: Tensor) -> Tensor:
-    """Unit-normalise feature vectors along the last axis."""
-    return F.normalize(features, dim=-1)

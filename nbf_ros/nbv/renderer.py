@@ -58,7 +58,6 @@ class Render:
     index: Tensor  # [B, P, M] long, kernel index or -1 for an empty slot
     weight: Tensor  # [B, P, M] contribution of each listed kernel (differentiable)
     foreground: Tensor  # [B, P] total coverage, sum of weight over M
-    footprint: Tensor  # [B, K] unoccluded image area of each kernel, pixels (no gradient)
 
     def attribution(self) -> Tensor:  # -> [B, P] long
         """Kernel with the largest weight at each pixel, -1 where nothing covers it."""
@@ -88,7 +87,7 @@ def blend_features(
 def window_radius(
     centres: Tensor, sigma: Tensor, cam: CropCamera, cfg: RenderConfig, cap: int = 12
 ) -> int:
-    """Smallest pixel window radius that holds every kernel's footprint (one host sync)."""
+    """Smallest pixel window radius that holds every kernel's reach (one host sync)."""
     z = centres[..., 2].clamp_min(cfg.near)
     f = cam.K[:, :2, :2].diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True)  # [B, 1]
     sig = sigma if sigma.dim() == 2 else sigma[None]
@@ -104,8 +103,8 @@ def select_kernels(
     rays: Tensor,  # [B, P, 3] from pixel_rays(cam)
     radius: int,
     cfg: RenderConfig,
-) -> tuple[Tensor, Tensor]:  # -> index [B, P, M], footprint [B, K]
-    """The M nearest kernels covering each pixel, and each kernel's unoccluded footprint."""
+) -> Tensor:  # -> index [B, P, M]
+    """The M nearest kernels covering each pixel."""
     batch, num_k, _ = centres.shape
     height, width, m = cam.height, cam.width, cfg.max_per_pixel
     num_p = height * width
@@ -125,8 +124,6 @@ def select_kernels(
     perp2 = torch.linalg.cross(centres[:, :, None, :], ray).square().sum(-1)
     q = perp2 / sig[..., None] ** 2
     valid = inside & (q < cfg.cutoff**2) & (t > 0)
-    alpha = -torch.expm1(-cfg.opacity * torch.exp(-0.5 * q))
-    footprint = (alpha * valid).sum(-1)  # [B, K]
     # 3. Group candidates by pixel, nearest kernel first, with one integer sort:
     #    key = global pixel id * K + depth rank of the kernel; invalid pairs sort last.
     rank = torch.empty_like(centres[..., 2], dtype=torch.long)
@@ -144,7 +141,7 @@ def select_kernels(
     dest = torch.where(keep, group * m + pos, torch.full_like(group, batch * num_p * m))
     index = torch.full((batch * num_p * m + 1,), -1, dtype=torch.long, device=dev)
     index.scatter_(0, dest, torch.where(keep, kernel, torch.full_like(kernel, -1)))
-    return index[:-1].view(batch, num_p, m), footprint
+    return index[:-1].view(batch, num_p, m)
 
 
 def kernel_weights(
@@ -191,9 +188,9 @@ def render(
         rays = pixel_rays(cam)
     if radius is None:
         radius = window_radius(centres.detach(), sigma.detach(), cam, cfg)
-    index, footprint = select_kernels(centres.detach(), sigma.detach(), cam, rays, radius, cfg)
+    index = select_kernels(centres.detach(), sigma.detach(), cam, rays, radius, cfg)
     weight = kernel_weights(centres, sigma, rays, index, cfg.opacity)
-    return Render(index=index, weight=weight, foreground=weight.sum(-1), footprint=footprint)
+    return Render(index=index, weight=weight, foreground=weight.sum(-1))
 
 
 def _render_reference(

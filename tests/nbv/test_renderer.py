@@ -25,9 +25,8 @@ def camera(batch: int = 1, size: int = 32, focal: float = 60.0,
     return CropCamera(K.repeat(batch, 1, 1), size, size)
 
 
-def dense_weights(out) -> torch.Tensor:  # [B, P, M] -> [B, P, K]
+def dense_weights(out, num_k: int) -> torch.Tensor:  # [B, P, M] -> [B, P, K]
     """Scatter the renderer's per-pixel lists into a dense [B, P, K] table."""
-    num_k = out.footprint.shape[1]
     dense = out.weight.new_zeros(*out.weight.shape[:2], num_k)
     return dense.scatter_add(2, out.index.clamp_min(0), out.weight * (out.index >= 0))
 
@@ -53,7 +52,7 @@ class TestSingleKernel:
         q = dist2 / sigma**2
         expected = torch.where(q < cfg.cutoff**2,
                                1.0 - torch.exp(-cfg.opacity * torch.exp(-0.5 * q)), 0.0)
-        torch.testing.assert_close(dense_weights(out)[0, :, 0], expected, rtol=0, atol=1e-12)
+        torch.testing.assert_close(dense_weights(out, 1)[0, :, 0], expected, rtol=0, atol=1e-12)
 
     def test_peak_is_at_the_projected_centre(self):
         cam = camera(size=33)
@@ -72,7 +71,7 @@ class TestOcclusion:
     def test_near_kernel_hides_far_kernel(self):
         centres = torch.tensor([[[0.0, 0.0, 2.0], [0.0, 0.0, 2.5]]])
         out = render(centres, torch.tensor([0.05, 0.05]), camera(size=33), RenderConfig())
-        dense = dense_weights(out)[0]
+        dense = dense_weights(out, 2)[0]
         centre_pixel = 16 * 33 + 16
         near, far = dense[centre_pixel]
         assert near > 0.95
@@ -81,7 +80,7 @@ class TestOcclusion:
     def test_order_does_not_depend_on_kernel_index(self):
         centres = torch.tensor([[[0.0, 0.0, 2.5], [0.0, 0.0, 2.0]]])
         out = render(centres, torch.tensor([0.05, 0.05]), camera(size=33), RenderConfig())
-        far, near = dense_weights(out)[0, 16 * 33 + 16]
+        far, near = dense_weights(out, 2)[0, 16 * 33 + 16]
         assert near > 0.95 and far < 0.01
 
     def test_coverage_never_exceeds_one(self):
@@ -98,7 +97,7 @@ class TestAgainstDenseReference:
         cfg = RenderConfig(max_per_pixel=40)
         out = render(centres, sigma, camera(2, dtype=dtype), cfg)
         ref = _render_reference(centres, sigma, camera(2, dtype=dtype), cfg)
-        torch.testing.assert_close(dense_weights(out), ref, rtol=0, atol=atol)
+        torch.testing.assert_close(dense_weights(out, 40), ref, rtol=0, atol=atol)
 
     def test_expected_features_are_the_weighted_sum_of_kernel_features(self):
         centres, sigma = random_kernels(2, 40, seed=2, dtype=torch.float64)
@@ -113,8 +112,8 @@ class TestAgainstDenseReference:
         centres, sigma = random_kernels(1, 60, seed=1)
         cam = camera()
         rays = pixel_rays(cam)
-        index, _ = select_kernels(centres, sigma, cam, rays, 6, RenderConfig(max_per_pixel=3))
-        full, _ = select_kernels(centres, sigma, cam, rays, 6, RenderConfig(max_per_pixel=60))
+        index = select_kernels(centres, sigma, cam, rays, 6, RenderConfig(max_per_pixel=3))
+        full = select_kernels(centres, sigma, cam, rays, 6, RenderConfig(max_per_pixel=60))
         depth = centres[0, :, 2]
         for p in range(0, 32 * 32, 37):
             listed = [int(k) for k in full[0, p] if k >= 0]
@@ -128,7 +127,7 @@ class TestGradients:
         centres = centres * 0.3 + torch.tensor([0.0, 0.0, 1.4], dtype=torch.float64)
         cam = camera(size=12, dtype=torch.float64)
         rays = pixel_rays(cam)
-        index, _ = select_kernels(centres, sigma, cam, rays, 8, RenderConfig(max_per_pixel=6))
+        index = select_kernels(centres, sigma, cam, rays, 8, RenderConfig(max_per_pixel=6))
         probe = torch.randn(index.shape, dtype=torch.float64,
                             generator=torch.Generator().manual_seed(0))
 
@@ -168,7 +167,7 @@ class TestCuda:
             c = centres.detach().to(dev).requires_grad_()
             out = render(c, sigma.to(dev), CropCamera(cam.K.to(dev), 48, 48), RenderConfig())
             (out.foreground * torch.linspace(0, 1, 48 * 48, device=dev)).sum().backward()
-            results.append((dense_weights(out).cpu(), c.grad.cpu()))
+            results.append((dense_weights(out, 200).cpu(), c.grad.cpu()))
         torch.testing.assert_close(results[0][0], results[1][0], rtol=0, atol=1e-5)
         torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-3, atol=1e-4)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from nbf_ros.fitting.state import BodyState
-from nbf_ros.nbv.sampling import farthest_point_sampling, sample_surface
+from nbf_ros.nbv.sampling import farthest_point_sampling
 from nbf_ros.nbv.volume import NeuralBodyVolume, volume_from_body
 from tests.fixtures.capsule_body import capsule_body
 
@@ -65,11 +65,6 @@ class TestVolume:
 
 
 class TestSampling:
-    def test_surface_samples_lie_on_the_mesh(self):
-        verts = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0]], dtype=float)
-        face, bary = sample_surface(verts, np.array([[0, 1, 2]]), 100, np.random.default_rng(0))
-        assert (face == 0).all() and np.allclose(bary.sum(1), 1) and (bary >= 0).all()
-
     def test_farthest_points_are_spread(self):
         pts = np.random.default_rng(0).random((500, 2))
         pick = farthest_point_sampling(pts, 20)
