@@ -16,7 +16,7 @@ from torch import Tensor
 from nbf_ros.eval.metrics import mpjpe, pa_mpjpe
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
-from nbf_ros.nbv.camera import CropCamera, project
+from nbf_ros.nbv.camera import CropCamera, pixel_of
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states
 from nbf_ros.synth.motion import interpolate_states, smooth_motion
@@ -49,11 +49,7 @@ class TrackingRun:
 
 def joints_under(joints: Tensor, camera: CropCamera, mask: Tensor) -> Tensor:
     """Whether each joint projects onto a masked crop pixel: [B, J, 3], [B, H, W] -> [B, J]."""
-    uv = project(joints, camera.K).floor().long()
-    inside = ((uv[..., 0] >= 0) & (uv[..., 0] < camera.width)
-              & (uv[..., 1] >= 0) & (uv[..., 1] < camera.height))
-    u = uv[..., 0].clamp(0, camera.width - 1)
-    v = uv[..., 1].clamp(0, camera.height - 1)
+    u, v, inside = pixel_of(joints, camera)
     rows = torch.arange(joints.shape[0], device=joints.device)[:, None]
     return mask[rows, v, u] & inside
 

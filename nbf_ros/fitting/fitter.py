@@ -24,9 +24,9 @@ from nbf_ros.body.rotations import axis_angle_to_matrix
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
 from nbf_ros.fitting.state import BodyState, FitResult
-from nbf_ros.nbv.camera import CropCamera, pixel_rays, project
+from nbf_ros.nbv.camera import CropCamera, pixel_of, pixel_rays, project
 from nbf_ros.nbv.likelihood import (
-    best_clutter,
+    clutter_match,
     clutter_similarity,
     kernel_similarity,
     likelihood,
@@ -162,11 +162,15 @@ class Fitter:
         sigma = vol.sigma * sigma_scale
         posed = vol.pose(start.rotations, start.translation, start.shape)
         radius = window_radius(posed.points, sigma, cam, cfg.render)
-        clutter = clutter_similarity(features, vol.clutter).repeat_interleave(hyp, 0)
-        table = similarity_table(features, vol.features) if cfg.match == "average" else None
+        if cfg.match == "blend":
+            clutter, background = clutter_match(features, vol.clutter)
+            background = background.repeat_interleave(hyp, 0)
+            table = None
+        else:
+            clutter, background = clutter_similarity(features, vol.clutter), None
+            table = similarity_table(features, vol.features)
+        clutter = clutter.repeat_interleave(hyp, 0)
         person = torch.arange(features.shape[0], device=features.device).repeat_interleave(hyp)
-        background = (best_clutter(features, vol.clutter).repeat_interleave(hyp, 0)
-                      if cfg.match == "blend" else None)
         return _Level(cam, rays, sigma, radius, features, table, person, clutter, background)
 
     def _compose(self, start: BodyState, d_root: Tensor, d_trans: Tensor, d_pose: Tensor,
@@ -253,9 +257,7 @@ class Fitter:
         # 5 x 5 pixels around the projected joint: share of the body there that is hidden.
         maps = torch.stack((occlusion, fg), 1).view(-1, 2, cam.height, cam.width)
         pooled = F.avg_pool2d(maps, 5, stride=1, padding=2, count_include_pad=False)
-        uv = project(joints, cam.K).floor().long()
-        u = uv[..., 0].clamp(0, cam.width - 1)
-        v = uv[..., 1].clamp(0, cam.height - 1)
+        u, v, _ = pixel_of(joints, cam)
         rows = torch.arange(joints.shape[0], device=joints.device)[:, None]
         near = pooled[rows, :, v, u]  # [BH, J, 2]
         by_pixels = 1.0 - near[..., 0] / (near[..., 1] + 1e-3)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["CropCamera", "crop_intrinsics", "pixel_rays", "project"]
+__all__ = ["CropCamera", "crop_intrinsics", "pixel_of", "pixel_rays", "project"]
 
 
 @dataclass
@@ -70,3 +70,12 @@ def project(points: Tensor, K: Tensor) -> Tensor:  # [B, N, 3], [B, 3, 3] -> [B,
     """Pixel coordinates of camera-frame points (points behind the camera are clamped)."""
     uvw = points @ K.transpose(-1, -2)
     return uvw[..., :2] / uvw[..., 2:].clamp_min(1e-6)
+
+
+def pixel_of(points: Tensor, cam: CropCamera) -> tuple[Tensor, Tensor, Tensor]:
+    """Crop pixel each point projects into: column u and row v clamped to the crop, and
+    whether the point falls inside it. [B, N, 3] -> [B, N] long, long, bool."""
+    uv = project(points, cam.K).floor().long()
+    u, v = uv[..., 0], uv[..., 1]
+    inside = (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+    return u.clamp(0, cam.width - 1), v.clamp(0, cam.height - 1), inside

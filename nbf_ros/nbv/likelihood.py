@@ -33,7 +33,7 @@ from torch import Tensor
 from nbf_ros.nbv.renderer import blend_features
 
 __all__ = [
-    "Likelihood", "best_clutter", "clutter_similarity", "kernel_similarity", "likelihood",
+    "Likelihood", "clutter_match", "clutter_similarity", "kernel_similarity", "likelihood",
     "rendered_similarity", "similarity_table",
 ]
 
@@ -52,9 +52,11 @@ def clutter_similarity(features: Tensor, clutter: Tensor) -> Tensor:
     return (features @ clutter.t()).amax(-1)
 
 
-def best_clutter(features: Tensor, clutter: Tensor) -> Tensor:
-    """The clutter bank feature closest to each pixel feature: [B, P, D], [C, D] -> [B, P, D]."""
-    return clutter[(features @ clutter.t()).argmax(-1)]
+def clutter_match(features: Tensor, clutter: Tensor) -> tuple[Tensor, Tensor]:
+    """Best cosine of each pixel feature to the clutter bank and the clutter feature that
+    gives it: [B, P, D], [C, D] -> [B, P], [B, P, D]."""
+    best = (features @ clutter.t()).max(-1)
+    return best.values, clutter[best.indices]
 
 
 @torch.no_grad()
@@ -134,11 +136,8 @@ def likelihood(
     blend = similarity.dim() == 2  # the render already includes the background
     obj = similarity if blend else (weight * similarity).sum(-1) / fg.clamp_min(1e-6)
     if robust:
-        both = torch.stack((obj, clutter), -1) / temperature
-        body = temperature * torch.logsumexp(both, -1)
         occlusion = fg.detach() * torch.sigmoid((clutter - obj.detach()) / temperature)
     else:
-        body = obj
         occlusion = torch.zeros_like(obj)
     if blend:
         # Off the body obj equals the clutter score, so a hard max makes leaving a pixel
@@ -147,5 +146,10 @@ def likelihood(
         # off occluders). NeMo's loss (Wang et al., ICLR 2021) takes the same max.
         score = torch.maximum(obj, clutter) if robust else obj
     else:
+        if robust:
+            both = torch.stack((obj, clutter), -1) / temperature
+            body = temperature * torch.logsumexp(both, -1)
+        else:
+            body = obj
         score = fg * body + (1.0 - fg) * clutter
     return Likelihood(score=score.mean(-1), object_similarity=obj, occlusion=occlusion)

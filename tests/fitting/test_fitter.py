@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nbf_ros.eval.metrics import mpjpe
+from nbf_ros.eval.recovery import joints_under
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState
@@ -50,9 +51,7 @@ class TestOcclusion:
         scene, _ = scene_and_start(capsule_volume, 4, seed=2, occluder=0.3)
         result = Fitter(capsule_volume, FitConfig.tracking()).fit(
             scene.features, scene.camera, scene.truth)
-        uv = (scene.joints @ scene.camera.K.transpose(1, 2))
-        uv = (uv[..., :2] / uv[..., 2:]).long().clamp(0, SIZE - 1)
-        under = scene.occluder[torch.arange(4)[:, None], uv[..., 1], uv[..., 0]]  # [B, J]
+        under = joints_under(scene.joints, scene.camera, scene.occluder)  # [B, J]
         assert int(under.sum()) >= 4
         hidden_ok = (result.joint_visibility[under] < 0.5).float().mean()
         visible_ok = (result.joint_visibility[~under] >= 0.5).float().mean()
