@@ -20,6 +20,7 @@ Writes bench/results/fitting.json (one entry per device type), fitting.md and fi
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -42,11 +43,11 @@ from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states  
 SIZE = 80
 
 
-def timed_fits(fitter: Fitter, cfg: FitConfig, people: int, repeats: int, start_deg: float,
-               device: torch.device, seed: int) -> tuple[list[float], list[float]]:
-    """Wall times (ms) and mean iterations of ``repeats`` fits after one warm-up fit."""
-    volume = fitter.volume
-    cpu_volume = NeuralBodyVolume.load(find_model_file("nbv_anny.npz"))
+def timed_fits(fitter: Fitter, cpu_volume: NeuralBodyVolume, cfg: FitConfig, people: int,
+               repeats: int, start_deg: float, device: torch.device,
+               seed: int) -> tuple[list[float], list[float]]:
+    """Wall times (ms) and mean iterations of ``repeats`` fits after one warm-up fit; the
+    scenes are drawn with ``cpu_volume``, the fitter's volume on the CPU."""
     gen = torch.Generator().manual_seed(seed)
     truth = random_states(cpu_volume, people, gen)
     scene = feature_scene(cpu_volume, truth, gen, size=SIZE)
@@ -64,7 +65,6 @@ def timed_fits(fitter: Fitter, cfg: FitConfig, people: int, repeats: int, start_
         if i:  # the first fit warms caches and allocators
             times.append((time.perf_counter() - tic) * 1e3)
             iters.append(float(result.iterations.float().mean()))
-    del volume
     return times, iters
 
 
@@ -134,19 +134,22 @@ def main() -> None:
     parser.add_argument("--match", choices=("blend", "average"), default="blend")
     args = parser.parse_args()
     device = torch.device(args.device)
-    volume = NeuralBodyVolume.load(find_model_file("nbv_anny.npz")).to(device)
+    cpu_volume = NeuralBodyVolume.load(find_model_file("nbv_anny.npz"))
+    volume = copy.deepcopy(cpu_volume).to(device)
     fitter = Fitter(volume)
     rows = []
     for people in tqdm(args.people, desc="batch sizes"):
+        def measure(cfg: FitConfig, repeats: int, start_deg: float, seed: int,
+                    people: int = people) -> tuple[list[float], list[float]]:
+            return timed_fits(fitter, cpu_volume, cfg, people, repeats, start_deg, device,
+                              seed)
+
         steps = 20
         free = FitConfig.tracking(iterations=steps, tolerance=-1.0, match=args.match)
-        it_times, _ = timed_fits(fitter, free, people, args.repeats, 3.0, device, seed=1)
-        warm = FitConfig.tracking(match=args.match)
-        warm_times, warm_iters = timed_fits(fitter, warm, people, args.repeats, 3.0, device,
-                                            seed=2)
-        cold = FitConfig(match=args.match)
-        cold_times, _ = timed_fits(fitter, cold, people, args.cold_repeats, 20.0, device,
-                                   seed=3)
+        it_times, _ = measure(free, args.repeats, 3.0, seed=1)
+        warm_times, warm_iters = measure(FitConfig.tracking(match=args.match), args.repeats,
+                                         3.0, seed=2)
+        cold_times, _ = measure(FitConfig(match=args.match), args.cold_repeats, 20.0, seed=3)
         rows.append({
             "people": people,
             "iteration": stats([t / steps for t in it_times]),

@@ -10,6 +10,7 @@ time far above device time.
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 from pathlib import Path
 
@@ -38,7 +39,7 @@ def main() -> None:
     truth = random_states(cpu_volume, args.people, gen)
     scene = feature_scene(cpu_volume, truth, gen)
     start = perturb(truth, cpu_volume.body.joint_names, gen, joint_deg=3, root_deg=1, root_cm=1)
-    volume = NeuralBodyVolume.load(find_model_file("nbv_anny.npz")).to(device)
+    volume = copy.deepcopy(cpu_volume).to(device)
     cfg = FitConfig.tracking(iterations=args.iterations, tolerance=-1.0)
     fitter = Fitter(volume, cfg)
     inputs = (scene.features.to(device), scene.camera.to(device), start.to(device))

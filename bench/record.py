@@ -36,10 +36,9 @@ def save(name: str, entry: dict[str, Any],
     """Merge ``entry`` into results/<name>.json under its device type, write <name>.md
     from all entries, and return them."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    runs = json.loads(path.read_text()) if path.is_file() else {}
+    runs = load(name)
     runs[entry["device_type"]] = entry
-    path.write_text(json.dumps(runs, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(runs, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown(runs))
     return runs
 
