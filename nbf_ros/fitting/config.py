@@ -1,4 +1,4 @@
-"""Settings of the fitting loop (``config/pose.yaml`` mirrors these field for field)."""
+"""Settings of the fitting loop."""
 
 from __future__ import annotations
 
