@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from nbf_ros.body.base import BodyModel
 from nbf_ros.body.compact import CompactBody, CompactBodyOutput
 from nbf_ros.nbv.sampling import farthest_point_sampling
+from nbf_ros.npz_format import load_versioned, save_versioned, sub_arrays
 
 __all__ = ["FORMAT", "VERSION", "NeuralBodyVolume", "build_volume", "volume_from_body"]
 
@@ -104,30 +105,20 @@ class NeuralBodyVolume(nn.Module):
         """Write the volume to a versioned .npz file."""
         arrays = {f"body/{k}": v for k, v in self.body.state().items()}
         arrays.update(
-            format=np.array(FORMAT), version=np.array(VERSION),
             sigma=self.sigma.cpu().numpy(), features=self.features.cpu().numpy(),
             clutter=self.clutter.cpu().numpy(),
             joint_kernel_weights=self.joint_kernel_weights.cpu().numpy(),
             bin_width=np.array(self.bin_width),
         )
-        np.savez_compressed(path, **arrays)
+        save_versioned(path, FORMAT, VERSION, arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> NeuralBodyVolume:
         """Read a volume written by ``save``; a clear error for other files."""
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(f"Neural Body Volume file not found: {path}")
-        with np.load(path, allow_pickle=False) as data:
-            if "format" not in data or str(data["format"]) != FORMAT:
-                raise ValueError(f"{path} is not a Neural Body Volume file")
-            if int(data["version"]) != VERSION:
-                raise ValueError(f"{path} has format version {int(data['version'])}; "
-                                 f"this nbf_ros reads version {VERSION}")
-            body = CompactBody.from_state(
-                {k[5:]: data[k] for k in data.files if k.startswith("body/")})
-            return cls(body, data["sigma"], data["features"], data["clutter"],
-                       data["joint_kernel_weights"], float(data["bin_width"]))
+        data = load_versioned(path, FORMAT, VERSION, "Neural Body Volume")
+        body = CompactBody.from_state(sub_arrays(data, "body"))
+        return cls(body, data["sigma"], data["features"], data["clutter"],
+                   data["joint_kernel_weights"], float(data["bin_width"]))
 
 
 def _rest_bone_axes(body: CompactBody) -> Tensor:  # -> [J, 3]
