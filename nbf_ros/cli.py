@@ -14,6 +14,8 @@ from nbf_ros import __version__
 # pay for importing a training stack. Adding a verb is one line here.
 VERBS: dict[str, tuple[str, str]] = {
     "info": ("nbf_ros.info", "print versions, ROS and message status, CUDA and model folders"),
+    "synth": ("nbf_ros.synth.command", "write synthetic scenes (dataset) or a synthetic video bag"),
+    "train": ("nbf_ros.train.command", "train the feature network from a YAML config"),
 }
 
 

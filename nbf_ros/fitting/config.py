@@ -31,6 +31,9 @@ class FitConfig:
     fit_shape: bool = False  # also fit shape coefficients
     pose_prior_weight: float = 2e-3  # L2 on local joint rotations (radians^2)
     shape_prior_weight: float = 1e-2  # L2 on shape coefficients
+    # L2 on the rotation offsets from the start (radians^2): keeps the fit at the start
+    # where the image says little, e.g. when starting from a network's pose regression.
+    anchor_weight: float = 0.0
     keypoint_weight: float = 1e-3  # robust 2D keypoint term, used when keypoints are given
     keypoint_scale: float = 4.0  # pixels: the robust term's scale (Geman-McClure)
     tolerance: float = 1e-5  # converged when the loss improves less than this per step
@@ -66,6 +69,8 @@ class FitConfig:
             raise ValueError(f"coarse_fraction must be in [0, 1], got {self.coarse_fraction}")
         if self.coarse_sigma < 1.0:
             raise ValueError(f"coarse_sigma must be >= 1, got {self.coarse_sigma}")
+        if self.anchor_weight < 0:
+            raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
         if self.check_every < 1:
             raise ValueError(f"check_every must be >= 1, got {self.check_every}")
         if self.time_budget_ms is not None and self.time_budget_ms <= 0:

@@ -308,6 +308,9 @@ class _Session:
     def step(self, level: _Level) -> Tensor:
         """One Adam step of every body on ``level``; the loss before the step."""
         loss = self.fitter._objective(self.state(), level, self.cfg, self.kp)[0]
+        if self.cfg.anchor_weight > 0:
+            offsets = self.d_pose.square().sum((1, 2)) + self.d_root.square().sum(1)
+            loss = loss + self.cfg.anchor_weight * offsets
         loss.sum().backward()
         with torch.no_grad():
             self.d_pose.grad.mul_(self.pose_gate)

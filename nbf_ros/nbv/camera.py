@@ -30,6 +30,10 @@ class CropCamera:
         """The same crops with intrinsics on ``device``."""
         return CropCamera(self.K.to(device), self.height, self.width)
 
+    def index(self, idx: Tensor | slice | list[int]) -> CropCamera:
+        """The crops selected by ``idx``."""
+        return CropCamera(self.K[idx], self.height, self.width)
+
     def repeat(self, n: int) -> CropCamera:
         """Each crop repeated n times consecutively (for hypotheses)."""
         return CropCamera(self.K.repeat_interleave(n, 0), self.height, self.width)

@@ -119,6 +119,21 @@ class TestKeypoints:
         assert err < 0.05
 
 
+class TestAnchor:
+    def test_anchor_keeps_the_pose_near_the_start_where_features_say_nothing(
+            self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=10)
+        noise = torch.nn.functional.normalize(torch.randn_like(scene.features), dim=-1)
+        start_joints = capsule_volume.pose(start.rotations, start.translation).joints
+        cfg = FitConfig.tracking(iterations=40, lr=0.02, pose_prior_weight=0.0)
+        free = Fitter(capsule_volume, cfg).fit(noise, scene.camera, start)
+        held = Fitter(capsule_volume, dataclasses.replace(cfg, anchor_weight=10.0)).fit(
+            noise, scene.camera, start)
+        drift_free = float(mpjpe(free.joints, start_joints).mean())
+        drift_held = float(mpjpe(held.joints, start_joints).mean())
+        assert drift_held < 0.3 * drift_free
+
+
 class TestInputs:
     def test_feature_shape_mismatch_is_named(self, capsule_volume):
         scene, start = scene_and_start(capsule_volume, 1, seed=9)
@@ -140,7 +155,8 @@ class TestInputs:
 
     @pytest.mark.parametrize("field,value", [("iterations", 0), ("hypotheses", 3),
                                              ("coarse_fraction", 1.5), ("lr", -1.0),
-                                             ("time_budget_ms", 0.0)])
+                                             ("time_budget_ms", 0.0),
+                                             ("anchor_weight", -1.0)])
     def test_bad_config_values_are_rejected(self, field, value):
         with pytest.raises(ValueError, match=field):
             dataclasses.replace(FitConfig(), **{field: value})

@@ -1,0 +1,261 @@
+"""Frame + intrinsics -> people: detection, per-person features, NBV fitting (no ROS here).
+
+    pipeline = PosePipeline(PipelineConfig())
+    humans = pipeline.estimate(rgb, K)          # list[HumanEstimate], camera optical frame
+
+Stages: the feature network runs once on the whole frame (downscaled to ``detect_size``)
+for person centres and boxes; each person's square crop is resampled to ``crop_size`` and
+run through the network again for its features, keypoints and regressed pose; the fitter
+then refines all people of the frame in one batch, starting from the regression or from
+the caller's warm starts (tracks).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from nbf_ros.device import resolve_device
+from nbf_ros.estimate import HumanEstimate, JointState
+from nbf_ros.fitting.config import FitConfig
+from nbf_ros.fitting.fitter import Fitter
+from nbf_ros.fitting.state import BodyState, FitResult
+from nbf_ros.nbv.camera import crop_intrinsics, project
+from nbf_ros.vision.readout import read_crops
+from nbf_ros.vision.weights import DEFAULT_MODEL, load_model
+
+__all__ = ["Detection", "PipelineConfig", "PosePipeline"]
+
+_STRIDE = 4
+
+
+@dataclass
+class PipelineConfig:
+    """Settings of the pose pipeline."""
+
+    model: str = DEFAULT_MODEL  # model file path or models/ name
+    device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+    detect_size: int = 256  # longer image side for detection, pixels (multiple of 32)
+    crop_size: int = 128  # person crop side for features and fitting (the training size)
+    crop_margin: float = 1.2  # crop side / longer side of the detected box
+    max_people: int = 8
+    detection_threshold: float = 0.3  # centre heatmap probability to accept a person
+    visibility_threshold: float = 0.5  # joint_visibility below this -> JOINT_OCCLUDED
+    fit: FitConfig = field(default_factory=FitConfig)  # people without a warm start
+    tracking_fit: FitConfig = field(default_factory=FitConfig.tracking)  # warm-started
+
+    def __post_init__(self) -> None:
+        if self.detect_size % 32 or self.crop_size % 32:
+            raise ValueError("detect_size and crop_size must be multiples of 32")
+        if self.max_people < 1:
+            raise ValueError(f"max_people must be >= 1, got {self.max_people}")
+        if not 0.0 < self.detection_threshold < 1.0:
+            raise ValueError("detection_threshold must be in (0, 1)")
+        if self.crop_margin < 1.0:
+            raise ValueError("crop_margin must be >= 1")
+
+
+@dataclass
+class Detection:
+    """A person found in the frame: box (x0, y0, x1, y1) in image pixels and its score."""
+
+    box: np.ndarray
+    score: float
+
+
+class PosePipeline:
+    """The feature model, the fitter and the glue between them."""
+
+    def __init__(self, config: PipelineConfig | None = None) -> None:
+        self.config = cfg = config or PipelineConfig()
+        self.device = resolve_device(cfg.device)
+        self.net, self.volume, self.meta = load_model(cfg.model, self.device)
+        # The model's kernels render its silhouettes with its own opacity (nbv/silhouette.py).
+        opacity = self.meta["render_opacity"]
+        self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity))
+        self.tracking_config = replace(cfg.tracking_fit, render=replace(
+            cfg.tracking_fit.render, opacity=opacity))
+        self.fitter = Fitter(self.volume, self.fit_config)
+        self.timing: dict[str, float] = {}  # seconds per stage of the last frame
+        # Fitted states of the last frame's people, in estimate order (warm starts).
+        self.last_states: BodyState | None = None
+
+    @torch.no_grad()
+    def detect(self, image: Tensor) -> list[Detection]:
+        """People in an RGB frame tensor [3, H, W] in [0, 1], best first."""
+        cfg = self.config
+        _, h, w = image.shape
+        scale = cfg.detect_size / max(h, w)
+        dh, dw = round(h * scale), round(w * scale)
+        small = F.interpolate(image[None], size=(dh, dw), mode="bilinear", antialias=True,
+                              align_corners=False)
+        ph, pw = -dh % 32, -dw % 32
+        small = F.pad(small, (0, pw, 0, ph), value=0.5)  # mid grey: neither edge nor person
+        out = self.net(small)
+        heat = out.centre[0, 0].sigmoid()
+        peaks = heat == F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
+        score = torch.where(peaks, heat, torch.zeros_like(heat)).flatten()
+        top = torch.topk(score, min(cfg.max_people, score.numel()))
+        found = []
+        mh, mw = heat.shape
+        for value, idx in zip(top.values.tolist(), top.indices.tolist(), strict=True):
+            if value < cfg.detection_threshold:
+                break
+            cy, cx = divmod(idx, mw)
+            size = out.size[0, :, cy, cx].clamp_min(0.02) * torch.tensor(
+                [small.shape[3], small.shape[2]], device=heat.device)
+            centre = torch.tensor([cx + 0.5, cy + 0.5], device=heat.device) * _STRIDE
+            box = torch.cat((centre - size / 2, centre + size / 2)) / scale
+            found.append(Detection(box.cpu().numpy(), value))
+        return found
+
+    def crop_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """Square crop boxes [N, 4] around detection boxes [N, 4]."""
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        half = (boxes[:, 2:] - boxes[:, :2]).max(1, keepdims=True) * self.config.crop_margin / 2
+        return np.concatenate((centre - half, centre + half), 1)
+
+    def _crops(self, image: Tensor, boxes: Tensor) -> Tensor:
+        """Crops [N, 3, S, S] of the frame, resampled bilinearly (zeros outside)."""
+        s = self.config.crop_size
+        _, h, w = image.shape
+        t = (torch.arange(s, device=image.device, dtype=torch.float32) + 0.5) / s
+        xs = boxes[:, 0, None] + t * (boxes[:, 2] - boxes[:, 0])[:, None]  # [N, S] pixels
+        ys = boxes[:, 1, None] + t * (boxes[:, 3] - boxes[:, 1])[:, None]
+        gx = (2 * xs / w - 1)[:, None, :].expand(-1, s, -1)
+        gy = (2 * ys / h - 1)[:, :, None].expand(-1, -1, s)
+        grid = torch.stack((gx, gy), -1)
+        return F.grid_sample(image[None].expand(len(boxes), -1, -1, -1), grid,
+                             mode="bilinear", align_corners=False)
+
+    def estimate(self, rgb: np.ndarray, K: np.ndarray,
+                 boxes: np.ndarray | None = None,
+                 warm_starts: list[BodyState | None] | None = None) -> list[HumanEstimate]:
+        """People in an RGB uint8 frame [H, W, 3] with intrinsics K [3, 3].
+
+        ``boxes`` [N, 4] skips detection; ``warm_starts`` (one per box, None for a cold
+        start) start the fit of those people from earlier states (tracking).
+        """
+        started = time.perf_counter()
+        cfg = self.config
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} "
+                             f"{rgb.shape}")
+        K_np = np.asarray(K, dtype=np.float64)
+        if K_np.shape != (3, 3) or not np.isfinite(K_np).all() or K_np[0, 0] <= 0 \
+                or K_np[1, 1] <= 0:
+            raise ValueError("K must be a finite 3 x 3 intrinsics matrix with positive focal "
+                             "lengths")
+        dev = self.device
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).to(dev).permute(2, 0, 1).float()
+        image = image / 255.0
+        self.timing = {"preprocess": time.perf_counter() - started}
+        scores: list[float]
+        if boxes is None:
+            tic = time.perf_counter()
+            found = self.detect(image)
+            self.timing["detect"] = time.perf_counter() - tic
+            if not found:
+                self.timing["total"] = time.perf_counter() - started
+                return []
+            boxes = np.stack([d.box for d in found])
+            scores = [d.score for d in found]
+        else:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            scores = [1.0] * len(boxes)
+            if len(boxes) == 0:
+                return []
+        tic = time.perf_counter()
+        crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32, device=dev)
+        Kt = torch.as_tensor(K_np, dtype=torch.float32, device=dev)
+        crop_K = crop_intrinsics(Kt.expand(len(boxes), 3, 3), crop_box, cfg.crop_size,
+                                 cfg.crop_size)
+        with torch.no_grad():
+            out = self.net(self._crops(image, crop_box))
+            read = read_crops(out, crop_K, self.volume)
+        self.timing["network"] = time.perf_counter() - tic
+        tic = time.perf_counter()
+        result = self._fit(read, warm_starts)
+        self.timing["fit"] = time.perf_counter() - tic
+        self.last_states = result.state.detach()
+        humans = self._estimates(result, boxes, scores, Kt, rgb.shape[:2])
+        self.timing["total"] = time.perf_counter() - started
+        return humans
+
+    def _fit(self, read, warm_starts: list[BodyState | None] | None) -> FitResult:
+        """Cold fits from the regression and warm fits from the given states, one batch
+        each (their step counts differ)."""
+        n = read.regression.batch
+        warm = [i for i in range(n) if warm_starts and i < len(warm_starts)
+                and warm_starts[i] is not None]
+        cold = [i for i in range(n) if i not in warm]
+        parts: dict[int, tuple[FitResult, int]] = {}
+        for idx, cfg in ((cold, self.fit_config), (warm, self.tracking_config)):
+            if not idx:
+                continue
+            sel = torch.tensor(idx, device=self.device)
+            if cfg is self.fit_config:
+                init = read.regression.index(sel)
+            else:
+                states = [warm_starts[i] for i in idx]  # type: ignore[index]
+                init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
+                                 torch.cat([s.translation for s in states]).to(self.device),
+                                 torch.cat([s.shape for s in states]).to(self.device))
+            res = self.fitter.fit(read.features[sel], read.camera.index(sel), init,
+                                  read.keypoints[sel], read.keypoint_confidence[sel], config=cfg)
+            for j, i in enumerate(idx):
+                parts[i] = (res, j)
+        return _gather(parts, n)
+
+    def _estimates(self, res: FitResult, boxes: np.ndarray, scores: list[float], K: Tensor,
+                   size: tuple[int, int]) -> list[HumanEstimate]:
+        """HumanEstimate records of the fitted people."""
+        h, w = size
+        joints = res.joints.detach()
+        uv = project(joints, K.expand(len(joints), 3, 3)).cpu().numpy()
+        vis = res.joint_visibility.detach().cpu().numpy()
+        fg = res.foreground.detach().flatten(1)
+        hidden = ((res.occlusion.detach().flatten(1) * fg).sum(1)
+                  / fg.sum(1).clamp_min(1e-6)).cpu().numpy()
+        state = res.state.detach()
+        body = self.volume.body
+        out = []
+        for i in range(len(joints)):
+            inside = (uv[i, :, 0] >= 0) & (uv[i, :, 0] < w) & (uv[i, :, 1] >= 0) \
+                & (uv[i, :, 1] < h)
+            joint_state = np.where(~inside, JointState.OUTSIDE_IMAGE, np.where(
+                vis[i] < self.config.visibility_threshold, JointState.OCCLUDED,
+                JointState.VISIBLE)).astype(np.uint8)
+            rot = state.rotations[i].cpu().numpy()
+            out.append(HumanEstimate(
+                joints=joints[i].cpu().numpy(), joint_visibility=vis[i] * inside,
+                joint_state=joint_state, keypoints_2d=uv[i],
+                root_translation=state.translation[i].cpu().numpy(), root_rotation=rot[0],
+                bone_rotations=rot[1:], shape=state.shape[i].cpu().numpy(),
+                roi=np.clip(boxes[i], 0, [w, h, w, h]), confidence=float(scores[i]),
+                body_model=body.name, joint_names=body.joint_names,
+                shape_names=body.shape_names, occluded_fraction=float(hidden[i]),
+                fit_loss=float(res.loss[i]), iterations=int(res.iterations[i])))
+        return out
+
+
+def _gather(parts: dict[int, tuple[FitResult, int]], n: int) -> FitResult:
+    """One FitResult of n people from per-group results (person i -> (result, row))."""
+    def pick(get) -> Tensor:  # noqa: ANN001 - a field getter of FitResult
+        return torch.stack([get(parts[i][0])[parts[i][1]] for i in range(n)])
+
+    states = [parts[i][0].state.index([parts[i][1]]) for i in range(n)]
+    state = BodyState(torch.cat([s.rotations for s in states]),
+                      torch.cat([s.translation for s in states]),
+                      torch.cat([s.shape for s in states]))
+    return FitResult(
+        state=state, joints=pick(lambda r: r.joints),
+        joint_visibility=pick(lambda r: r.joint_visibility),
+        occlusion=pick(lambda r: r.occlusion), foreground=pick(lambda r: r.foreground),
+        loss=pick(lambda r: r.loss), iterations=pick(lambda r: r.iterations),
+        converged=pick(lambda r: r.converged), hypothesis=pick(lambda r: r.hypothesis))

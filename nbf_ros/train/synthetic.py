@@ -1,0 +1,76 @@
+"""Synthetic training samples made on the fly: scene i of a run is ``render_scene(seed + i)``.
+
+Map-style, so sample i is the same whichever worker renders it and a resumed run continues
+with the next unseen seeds; workers shard by index, never duplicating a sample.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from nbf_ros.synth.mesh import BodyMesh
+from nbf_ros.synth.scenes import Scene, SceneConfig, render_scene
+
+__all__ = ["STRIDE", "SyntheticScenes", "collate_scenes", "scene_tensors"]
+
+STRIDE = 4  # the network's output stride: labels are read at each 4 x 4 cell's centre
+
+
+def scene_tensors(scene: Scene, max_people: int) -> dict[str, Tensor]:
+    """Tensors of one scene, people padded to ``max_people`` (``valid`` marks real ones)."""
+    people = scene.people[:max_people]
+    num_j = people[0].joints.shape[0]
+    num_s = people[0].shape.shape[0]
+    rot = torch.eye(3).repeat(max_people, num_j, 1, 1)
+    trans = torch.zeros(max_people, 3)
+    trans[:, 2] = 3.0  # padding bodies sit in front of the camera: their math stays finite
+    shape = torch.zeros(max_people, num_s)
+    joints = torch.zeros(max_people, num_j, 3)
+    keypoints = torch.zeros(max_people, num_j, 2)
+    labels = torch.full((max_people, num_j), 2, dtype=torch.uint8)
+    box = torch.zeros(max_people, 4)
+    visible = torch.zeros(max_people)
+    for p, person in enumerate(people):
+        rot[p] = torch.as_tensor(person.rotations)
+        trans[p] = torch.as_tensor(person.translation)
+        shape[p] = torch.as_tensor(person.shape)
+        joints[p] = torch.as_tensor(person.joints)
+        keypoints[p] = torch.as_tensor(person.keypoints)
+        labels[p] = torch.as_tensor(person.labels)
+        box[p] = torch.as_tensor(person.box)
+        visible[p] = person.visible_fraction
+    valid = torch.arange(max_people) < len(people)
+    c = STRIDE // 2
+    return {
+        "image": torch.as_tensor(scene.image).permute(2, 0, 1).float() / 255.0,
+        "K": torch.as_tensor(scene.K),
+        "kernel": torch.as_tensor(scene.kernel[c::STRIDE, c::STRIDE]).long(),
+        "person": torch.as_tensor(scene.person[c::STRIDE, c::STRIDE]).long(),
+        "rotations": rot, "translation": trans, "shape": shape, "joints": joints,
+        "keypoints": keypoints, "labels": labels, "box": box, "visible": visible,
+        "valid": valid,
+    }
+
+
+class SyntheticScenes(Dataset):
+    """Scenes ``seed + index`` for index in [0, length), as training tensors."""
+
+    def __init__(self, mesh: BodyMesh, seed: int, length: int, config: SceneConfig) -> None:
+        self.mesh, self.seed, self.length, self.config = mesh, seed, length, config
+        self.max_people = 1 + config.extra_people
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        if not 0 <= index < self.length:
+            raise IndexError(index)
+        return scene_tensors(render_scene(self.mesh, self.seed + index, self.config),
+                             self.max_people)
+
+
+def collate_scenes(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:
+    """Stack samples into a batch."""
+    return {k: torch.stack([s[k] for s in samples]) for k in samples[0]}

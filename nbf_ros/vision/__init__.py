@@ -1,0 +1,1 @@
+"""Feature network, person detection and inference engines."""

@@ -1,0 +1,91 @@
+"""Model files: a trained FeatureNet together with the kernel and clutter features it matches.
+
+The network and the Neural Body Volume's features are learned together and only work as a
+pair, so one file holds both (plus the architecture and how it was trained); the kernel
+geometry comes from the volume file named inside it. Tensors only, read with
+``torch.load(weights_only=True)``: loading a model file never runs code from it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nbf_ros.body.compact import CompactBody
+from nbf_ros.nbv.renderer import RenderConfig
+from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.paths import find_model_file
+from nbf_ros.vision.network import FeatureNet, NetworkConfig
+
+__all__ = ["DEFAULT_MODEL", "FORMAT", "VERSION", "load_model", "resolve_model_path",
+           "save_model"]
+
+FORMAT = "nbf_ros.feature_model"
+VERSION = 1
+DEFAULT_MODEL = "nbf_anny_net.pt"
+
+
+def resolve_model_path(name: str | Path) -> Path:
+    """An existing path as given, else the file of that name in models/."""
+    path = Path(name)
+    return path if path.is_file() else find_model_file(str(name))
+
+
+def save_model(path: str | Path, net: FeatureNet, volume: NeuralBodyVolume, volume_file: str,
+               meta: dict[str, Any], render_opacity: float | None = None) -> None:
+    """Write the network, its kernel/clutter features, the kernels' radii and rest centres
+    (see nbf_ros.nbv.silhouette), the opacity to render them with, and metadata."""
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    torch.save({
+        "format": FORMAT, "version": VERSION, "network": net.config.to_dict(),
+        "state": state, "volume_file": volume_file,
+        "kernel_features": volume.features.detach().cpu(),
+        "clutter": volume.clutter.detach().cpu(),
+        "sigma": volume.sigma.detach().cpu(),
+        "point_template": volume.body.point_template.detach().cpu(),
+        "render_opacity": float(render_opacity if render_opacity is not None
+                                else RenderConfig().opacity),
+        "meta": meta,
+    }, path)
+
+
+def load_model(path: str | Path, device: str | torch.device = "cpu",
+               volume_path: str | Path | None = None) -> tuple[FeatureNet, NeuralBodyVolume,
+                                                               dict[str, Any]]:
+    """The network (eval mode), the matching volume and the metadata of a model file
+    (``meta["render_opacity"]`` is the opacity its kernels render with)."""
+    path = resolve_model_path(path)
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for files that are not its own
+        raise ValueError(f"{path} is not a readable nbf_ros model file ({err})") from err
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an nbf_ros model file")
+    if data.get("version") != VERSION:
+        raise ValueError(f"{path} has model format version {data.get('version')}; this "
+                         f"nbf_ros reads version {VERSION}")
+    try:
+        net = FeatureNet(NetworkConfig.from_dict(data["network"]))
+        net.load_state_dict(data["state"])
+    except (KeyError, TypeError, RuntimeError) as err:
+        raise ValueError(f"{path}: network does not match its stored architecture ({err})") \
+            from err
+    volume = NeuralBodyVolume.load(resolve_model_path(volume_path or data["volume_file"]))
+    feats, clutter = data["kernel_features"], data["clutter"]
+    if feats.shape != volume.features.shape:
+        raise ValueError(f"{path}: kernel features {tuple(feats.shape)} do not fit the volume "
+                         f"{tuple(volume.features.shape)}")
+    body, sigma = volume.body, volume.sigma
+    if "point_template" in data:  # kernels placed for this model's silhouettes
+        if data["point_template"].shape != body.point_template.shape:
+            raise ValueError(f"{path}: kernel centres do not fit the volume")
+        state = dict(body.state())
+        state["point_template"] = data["point_template"].numpy()
+        body, sigma = CompactBody.from_state(state), data["sigma"]
+    volume = NeuralBodyVolume(body, sigma, feats, clutter, volume.joint_kernel_weights,
+                              volume.bin_width)
+    meta = dict(data.get("meta", {}))
+    meta["render_opacity"] = float(data.get("render_opacity", RenderConfig().opacity))
+    return net.eval().to(device), volume.to(device), meta

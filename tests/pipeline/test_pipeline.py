@@ -1,0 +1,94 @@
+"""The pose pipeline (frame + intrinsics -> HumanEstimate list) on synthetic frames."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from nbf_ros.estimate import HumanEstimate, JointState
+from nbf_ros.fitting.config import FitConfig
+from nbf_ros.pipeline import PipelineConfig, PosePipeline
+from nbf_ros.synth.mesh import BodyMesh
+from nbf_ros.synth.scenes import Scene, SceneConfig, render_scene
+
+# NBF_TEST_MODEL lets a developer run these against another model file.
+MODEL = os.environ.get("NBF_TEST_MODEL", "nbf_anny_net.pt")
+FAST = FitConfig(iterations=10, root_iterations=2)
+
+
+@pytest.fixture(scope="module")
+def pipeline() -> PosePipeline:
+    return PosePipeline(PipelineConfig(model=MODEL, device="cpu", fit=FAST,
+                                       tracking_fit=FitConfig.tracking(iterations=5)))
+
+
+@pytest.fixture(scope="module")
+def scene() -> Scene:
+    """A 256 x 192 frame with one person and no occluder."""
+    cfg = SceneConfig(height=192, width=256, extra_people=0, occluder_probability=0.0,
+                      subject_height=(0.7, 0.8))
+    return render_scene(BodyMesh.default(), 1_000_000_000 + 700_000, cfg)
+
+
+def test_given_boxes_give_one_estimate_each_with_every_field(pipeline: PosePipeline,
+                                                              scene: Scene) -> None:
+    box = scene.people[0].box
+    humans = pipeline.estimate(scene.image, scene.K, boxes=np.stack([box, box]))
+    assert len(humans) == 2
+    for h in humans:
+        assert isinstance(h, HumanEstimate)
+        assert h.joints.shape == (24, 3) and np.isfinite(h.joints).all()
+        assert ((h.joint_visibility >= 0) & (h.joint_visibility <= 1)).all()
+        assert set(np.unique(h.joint_state)) <= {int(s) for s in JointState}
+        assert h.iterations <= FAST.iterations and h.root_translation[2] > 0
+
+
+def test_keypoints_are_the_joints_projected_into_the_frame(pipeline: PosePipeline,
+                                                           scene: Scene) -> None:
+    (h,) = pipeline.estimate(scene.image, scene.K, boxes=scene.people[0].box[None])
+    uvw = h.joints @ scene.K.T
+    np.testing.assert_allclose(h.keypoints_2d, uvw[:, :2] / uvw[:, 2:], atol=1e-3)
+
+
+def test_joints_projecting_outside_the_frame_are_marked_outside(pipeline: PosePipeline,
+                                                                scene: Scene) -> None:
+    (h,) = pipeline.estimate(scene.image, scene.K, boxes=scene.people[0].box[None])
+    width, height = scene.image.shape[1], scene.image.shape[0]
+    out = (h.keypoints_2d[:, 0] < 0) | (h.keypoints_2d[:, 0] >= width) | \
+        (h.keypoints_2d[:, 1] < 0) | (h.keypoints_2d[:, 1] >= height)
+    assert ((h.joint_state == JointState.OUTSIDE_IMAGE) == out).all()
+    assert (h.joint_visibility[out] == 0).all()
+
+
+def test_a_warm_start_uses_the_tracking_budget(pipeline: PosePipeline, scene: Scene) -> None:
+    box = scene.people[0].box[None]
+    pipeline.estimate(scene.image, scene.K, boxes=box)
+    state = pipeline.last_states.index([0])
+    (second,) = pipeline.estimate(scene.image, scene.K, boxes=box, warm_starts=[state])
+    assert 1 <= second.iterations <= 5
+
+
+def test_timing_names_every_stage(pipeline: PosePipeline, scene: Scene) -> None:
+    pipeline.estimate(scene.image, scene.K, boxes=scene.people[0].box[None])
+    assert {"preprocess", "network", "fit", "total"} <= set(pipeline.timing)
+
+
+@pytest.mark.parametrize(("image", "K", "message"), [
+    (np.zeros((64, 64), np.uint8), np.eye(3), "RGB uint8"),
+    (np.zeros((64, 64, 3), np.float32), np.eye(3), "RGB uint8"),
+    (np.zeros((64, 64, 3), np.uint8), np.zeros((3, 3)), "positive focal"),
+    (np.zeros((64, 64, 3), np.uint8), np.full((3, 3), np.nan), "finite"),
+])
+def test_bad_frames_are_refused_with_a_reason(pipeline: PosePipeline, image: np.ndarray,
+                                              K: np.ndarray, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        pipeline.estimate(image, K)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="multiples of 32"):
+        PipelineConfig(detect_size=100)
+    with pytest.raises(ValueError, match="max_people"):
+        PipelineConfig(max_people=0)

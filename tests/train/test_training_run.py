@@ -1,0 +1,108 @@
+"""A tiny CPU training run end to end: the CI smoke test of `nbf-ros train`."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.paths import find_model_file, source_root
+from nbf_ros.train.config import load_train_config
+from nbf_ros.train.loop import train
+from nbf_ros.vision.weights import load_model
+
+ROOT = source_root()
+TINY = ROOT / "config" / "train_tiny.yaml"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny config trained once (30 steps of 4 scenes, 64 x 64)."""
+    out = tmp_path_factory.mktemp("tiny") / "run"
+    train(load_train_config(TINY), out, progress=False)
+    return out
+
+
+def _log(run: Path) -> list[dict[str, float]]:
+    with (run / "log.csv").open() as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def test_loss_falls_over_a_tiny_run(tiny_run: Path) -> None:
+    rows = _log(tiny_run)
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20, 25, 30]
+    # Batches of 4 are noisy: compare the last three logged means with the first.
+    late = sum(r["loss"] for r in rows[-3:]) / 3
+    assert late < 0.9 * rows[0]["loss"]
+    assert rows[-1]["heatmaps"] < 0.75 * rows[0]["heatmaps"]
+
+
+def test_run_writes_checkpoint_log_plot_and_model(tiny_run: Path) -> None:
+    for name in ("checkpoint.pt", "log.csv", "losses.png", "model.pt"):
+        assert (tiny_run / name).is_file(), name
+    assert (tiny_run / "losses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_model_file_holds_the_kernel_features_training_moved(tiny_run: Path) -> None:
+    net, volume, meta = load_model(tiny_run / "model.pt")
+    start = NeuralBodyVolume.load(find_model_file("nbv_anny.npz"))
+    moved = (volume.features - start.features).norm(dim=-1).amax()
+    assert float(moved) > 1e-3
+    assert meta["steps"] == 30 and meta["batch"] == 4
+    with torch.no_grad():
+        out = net(torch.rand(1, 3, 64, 64))
+    assert out.features.shape == (1, volume.feature_dim, 16, 16)
+
+
+def test_model_file_records_kernels_matched_to_the_mesh_silhouettes(tiny_run: Path) -> None:
+    _, volume, meta = load_model(tiny_run / "model.pt")
+    record = meta["silhouette"]
+    assert record["iou"] >= record["shipped_iou"]
+    assert meta["render_opacity"] == record["geometry"]["opacity"]
+    shipped = NeuralBodyVolume.load(find_model_file("nbv_anny.npz"))
+    scale = record["geometry"]["sigma_scale"]
+    assert torch.allclose(volume.sigma, shipped.sigma * scale)
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = load_train_config(TINY, {"steps": 40})
+    result = train(cfg, run, resume=True, progress=False)
+    assert result.steps == 40
+    assert [int(r["step"]) for r in _log(run)][-2:] == [35, 40]
+
+
+def test_resume_drops_log_rows_logged_after_the_checkpoint(tiny_run: Path,
+                                                           tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with (run / "log.csv").open("a") as fh:  # as if a stop came after step 35's row
+        fh.write("35,1,1,1,1,1,1,1,0,0.001,1\n")
+    train(load_train_config(TINY, {"steps": 40}), run, resume=True, progress=False)
+    steps = [int(r["step"]) for r in _log(run)]
+    assert steps == sorted(set(steps)) and steps[-2:] == [35, 40]
+
+
+def test_a_second_run_into_the_same_folder_is_refused(tiny_run: Path) -> None:
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        train(load_train_config(TINY), tiny_run, progress=False)
+
+
+def test_cli_reports_a_bad_config_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: 10\nbogus: 1\n")
+    script = Path(sys.executable).parent / "nbf-ros"
+    if not script.is_file():
+        pytest.skip(f"no console script at {script}")
+    result = subprocess.run([str(script), "train", "--config", str(bad), "--out",
+                             str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "unknown keys ['bogus']" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,143 @@
+"""Model files: a network with its kernel and clutter features, saved and read back as tensors
+only, with clear errors for files that are not model files or do not fit the volume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nbf_ros.nbv.renderer import RenderConfig
+from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.paths import find_model_file
+from nbf_ros.vision.network import FeatureNet, NetworkConfig
+from nbf_ros.vision.weights import FORMAT, VERSION, load_model, resolve_model_path, save_model
+
+VOLUME = "nbv_anny.npz"
+SMALL = NetworkConfig(widths=(8, 12, 16, 24, 32), decoder_width=16, blocks=1)
+
+
+def _trained_looking_pair() -> tuple[FeatureNet, NeuralBodyVolume]:
+    """A network whose batch-norm statistics moved off their initial values, and a volume
+    whose kernel and clutter features differ from the file's."""
+    torch.manual_seed(0)
+    net = FeatureNet(SMALL).train()
+    with torch.no_grad():
+        net(torch.rand(2, 3, 64, 64))
+    base = NeuralBodyVolume.load(find_model_file(VOLUME))
+    gen = torch.Generator().manual_seed(1)
+    volume = NeuralBodyVolume(base.body, base.sigma,
+                              torch.randn(base.features.shape, generator=gen),
+                              torch.randn(16, base.feature_dim, generator=gen),
+                              base.joint_kernel_weights, base.bin_width)
+    return net.eval(), volume
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, FeatureNet, NeuralBodyVolume]:
+    net, volume = _trained_looking_pair()
+    path = tmp_path_factory.mktemp("model") / "model.pt"
+    save_model(path, net, volume, VOLUME, {"steps": 3, "note": "test"})
+    return path, net, volume
+
+
+def test_a_loaded_model_gives_the_saved_network_outputs(saved) -> None:
+    path, net, _ = saved
+    image = torch.rand(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+
+    loaded, _, _ = load_model(path)
+
+    assert not loaded.training
+    assert loaded.config == net.config
+    with torch.no_grad():
+        want, got = net(image), loaded(image)
+    for name in ("features", "heatmaps", "centre", "size", "pose6d", "shape"):
+        torch.testing.assert_close(getattr(got, name), getattr(want, name), rtol=0, atol=0)
+
+
+def test_a_loaded_model_has_the_saved_kernel_and_clutter_features(saved) -> None:
+    path, _, volume = saved
+
+    _, loaded, _ = load_model(path)
+
+    # Equal up to float rounding: the volume normalises the (already unit) features it is given.
+    torch.testing.assert_close(loaded.features, volume.features)
+    torch.testing.assert_close(loaded.clutter, volume.clutter)
+    torch.testing.assert_close(loaded.gram, volume.gram)
+    torch.testing.assert_close(loaded.sigma, volume.sigma, rtol=0, atol=0)
+
+
+def test_a_loaded_model_returns_its_metadata_and_render_opacity(saved) -> None:
+    _, _, meta = load_model(saved[0])
+
+    assert meta == {"steps": 3, "note": "test", "render_opacity": RenderConfig().opacity}
+
+
+def test_the_kernel_geometry_saved_with_a_model_replaces_the_shipped_one(saved,
+                                                                         tmp_path: Path) -> None:
+    net, volume, _ = load_model(saved[0])
+    thinner = NeuralBodyVolume(volume.body, volume.sigma * 0.5, volume.features, volume.clutter,
+                               volume.joint_kernel_weights, volume.bin_width)
+    path = tmp_path / "thin.pt"
+    save_model(path, net, thinner, "nbv_anny.npz", {}, render_opacity=1.5)
+    _, loaded, meta = load_model(path)
+    assert torch.allclose(loaded.sigma, volume.sigma * 0.5)
+    assert meta["render_opacity"] == 1.5
+
+
+def test_a_file_that_is_not_a_torch_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "notes.pt"
+    path.write_text("not a model\n")
+
+    with pytest.raises(ValueError, match="not a readable nbf_ros model file"):
+        load_model(path)
+
+
+def test_a_torch_file_of_another_kind_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "other.pt"
+    torch.save({"state": {"w": torch.zeros(3)}}, path)
+
+    with pytest.raises(ValueError, match="is not an nbf_ros model file"):
+        load_model(path)
+
+
+def test_a_model_file_of_another_version_is_refused(saved, tmp_path: Path) -> None:
+    data = torch.load(saved[0], weights_only=True)
+    data["version"] = VERSION + 1
+    path = tmp_path / "future.pt"
+    torch.save(data, path)
+
+    with pytest.raises(ValueError, match=f"version {VERSION + 1}.*reads version {VERSION}"):
+        load_model(path)
+
+
+def test_kernel_features_that_do_not_fit_the_volume_are_refused(saved, tmp_path: Path) -> None:
+    data = torch.load(saved[0], weights_only=True)
+    assert data["format"] == FORMAT
+    data["kernel_features"] = data["kernel_features"][:, :, :32]
+    path = tmp_path / "mismatch.pt"
+    torch.save(data, path)
+
+    with pytest.raises(ValueError, match=r"kernel features \(858, 3, 32\) do not fit"):
+        load_model(path)
+
+
+def test_resolve_model_path_finds_models_files_by_name() -> None:
+    path = resolve_model_path(VOLUME)
+
+    assert path == find_model_file(VOLUME)
+    assert path.is_file() and path.parent.name == "models"
+
+
+def test_resolve_model_path_keeps_an_existing_path(tmp_path: Path) -> None:
+    path = tmp_path / VOLUME  # same name as a models/ file: the given path wins
+    path.write_bytes(b"x")
+
+    assert resolve_model_path(path) == path
+    assert resolve_model_path(str(path)) == path
+
+
+def test_resolve_model_path_names_a_missing_file() -> None:
+    with pytest.raises(FileNotFoundError, match="no_such_model.pt"):
+        resolve_model_path("no_such_model.pt")
