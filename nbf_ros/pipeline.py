@@ -26,12 +26,11 @@ from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.nbv.camera import crop_intrinsics, project
+from nbf_ros.vision.network import STRIDE
 from nbf_ros.vision.readout import read_crops
 from nbf_ros.vision.weights import DEFAULT_MODEL, load_model
 
 __all__ = ["Detection", "PipelineConfig", "PosePipeline"]
-
-_STRIDE = 4
 
 
 @dataclass
@@ -109,7 +108,7 @@ class PosePipeline:
             cy, cx = divmod(idx, mw)
             size = out.size[0, :, cy, cx].clamp_min(0.02) * torch.tensor(
                 [small.shape[3], small.shape[2]], device=heat.device)
-            centre = torch.tensor([cx + 0.5, cy + 0.5], device=heat.device) * _STRIDE
+            centre = torch.tensor([cx + 0.5, cy + 0.5], device=heat.device) * STRIDE
             box = torch.cat((centre - size / 2, centre + size / 2)) / scale
             found.append(Detection(box.cpu().numpy(), value))
         return found

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from nbf_ros.body.compact import CompactBody
 from nbf_ros.body.joints import SMPL24_NAMES, SMPL24_PARENTS
 
-__all__ = ["BodyModel", "BodyOutput", "barycentric_interpolate"]
+__all__ = ["BodyModel", "BodyOutput", "barycentric_interpolate", "vertex_normals"]
 
 
 @dataclass
@@ -33,6 +33,14 @@ def barycentric_interpolate(
     """Points on the mesh surface given by face index and barycentric coordinates."""
     corners = vertices[:, faces[face_index]]  # [B, N, 3, 3]
     return (corners * barycentric[None, :, :, None]).sum(2)
+
+
+def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:  # [V, 3], [F, 3] -> [V, 3]
+    """Area-weighted unit vertex normals (outward for counter-clockwise faces)."""
+    tri = vertices[faces]
+    n = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+    out = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), n.repeat_interleave(3, 0))
+    return torch.nn.functional.normalize(out, dim=-1)
 
 
 class BodyModel(nn.Module, abc.ABC):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from nbf_ros.body.base import vertex_normals
 from nbf_ros.body.compact import CompactBody
 from nbf_ros.nbv.camera import CropCamera
 from nbf_ros.nbv.renderer import RenderConfig, render
@@ -38,10 +39,7 @@ class Geometry:
 def kernel_normals(volume: NeuralBodyVolume, vertices: Tensor, faces: Tensor) -> Tensor:
     """Outward unit normal [K, 3] of the rest mesh (vertices [V, 3], faces [F, 3]) at the
     vertex nearest each kernel."""
-    tri = vertices[faces]
-    n = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    acc = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), n.repeat_interleave(3, 0))
-    normals = torch.nn.functional.normalize(acc, dim=-1)
+    normals = vertex_normals(vertices, faces)
     with torch.no_grad():
         rest = volume.body.rest(volume.body.joint_template.new_zeros(1, volume.body.num_shape))
     return normals[torch.cdist(rest[0][0], vertices).argmin(1)]

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.synth.textures import SKIN_TONES, pattern, random_colour
 
-__all__ = ["Outfit", "random_outfit", "shade_people", "vertex_normals", "vertex_regions"]
+__all__ = ["Outfit", "random_outfit", "shade_people", "vertex_regions"]
 
 # Clothing regions; a vertex's region comes from its dominant joint (and sleeve/leg length).
 SKIN, HAIR, TOP, BOTTOM, SHOES = range(5)
@@ -66,14 +65,6 @@ def vertex_regions(joint_names: tuple[str, ...], vertex_joint: Tensor, rest: Ten
         top = rest[:, 1].cpu() > rest[head, 1].cpu().quantile(0.45)
         region[head & (top | (rest[:, 2].cpu() < rest[head, 2].cpu().quantile(0.3)))] = HAIR
     return region
-
-
-def vertex_normals(vertices: Tensor, faces: Tensor) -> Tensor:  # [V, 3], [F, 3] -> [V, 3]
-    """Area-weighted unit vertex normals."""
-    tri = vertices[faces]
-    n = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    out = torch.zeros_like(vertices).index_add_(0, faces.reshape(-1), n.repeat_interleave(3, 0))
-    return F.normalize(out, dim=-1)
 
 
 def shade_people(region: Tensor, rest_coords: Tensor, normals: Tensor, owner: Tensor,

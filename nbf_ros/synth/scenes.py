@@ -17,11 +17,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from nbf_ros.body.base import vertex_normals
 from nbf_ros.synth.appearance import (
     Outfit,
     random_outfit,
     shade_people,
-    vertex_normals,
     vertex_regions,
 )
 from nbf_ros.synth.mesh import BodyMesh

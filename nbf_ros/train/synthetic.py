@@ -12,10 +12,10 @@ from torch.utils.data import Dataset
 
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import Scene, SceneConfig, render_scene
+from nbf_ros.vision.network import STRIDE  # labels are read at each output cell's centre
 
 __all__ = ["STRIDE", "SyntheticScenes", "collate_scenes", "scene_tensors"]
 
-STRIDE = 4  # the network's output stride: labels are read at each 4 x 4 cell's centre
 
 
 def scene_tensors(scene: Scene, max_people: int) -> dict[str, Tensor]:

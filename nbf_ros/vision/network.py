@@ -19,7 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FeatureNet", "NetOutput", "NetworkConfig", "rotation_6d_to_matrix"]
+__all__ = ["STRIDE", "FeatureNet", "NetOutput", "NetworkConfig", "rotation_6d_to_matrix"]
+
+STRIDE = 4  # input pixels per output cell of every map head
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,9 @@ from torch import Tensor
 from nbf_ros.fitting.state import BodyState
 from nbf_ros.nbv.camera import CropCamera
 from nbf_ros.nbv.volume import NeuralBodyVolume
-from nbf_ros.vision.network import NetOutput, rotation_6d_to_matrix
+from nbf_ros.vision.network import STRIDE, NetOutput, rotation_6d_to_matrix
 
 __all__ = ["CropReadout", "heatmap_keypoints", "read_crops", "solve_translation"]
-
-STRIDE = 4
 
 
 @dataclass
