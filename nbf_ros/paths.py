@@ -41,3 +41,14 @@ def find_model_file(name: str) -> Path:
             return path
     where = ", ".join(str(folder) for folder in searched) or "no models/ folder found"
     raise FileNotFoundError(f"model file {name!r} not found (searched: {where})")
+
+
+def find_config_file(name: str) -> Path:
+    """Path of config/<name>, the source tree's first (as for models)."""
+    roots = [root for root in (source_root(), share_dir()) if root is not None]
+    for root in roots:
+        path = root / "config" / name
+        if path.is_file():
+            return path
+    where = ", ".join(str(root / "config") for root in roots) or "no config/ folder found"
+    raise FileNotFoundError(f"config file {name!r} not found (searched: {where})")

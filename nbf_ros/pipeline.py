@@ -25,6 +25,7 @@ from nbf_ros.estimate import HumanEstimate, JointState
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
+from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.nbv.camera import crop_intrinsics, project
 from nbf_ros.vision.network import STRIDE
 from nbf_ros.vision.readout import read_crops
@@ -83,6 +84,7 @@ class PosePipeline:
         self.timing: dict[str, float] = {}  # seconds per stage of the last frame
         # Fitted states of the last frame's people, in estimate order (warm starts).
         self.last_states: BodyState | None = None
+        self.rejected = 0  # people of the last frame dropped because their fit was not finite
 
     @torch.no_grad()
     def detect(self, image: Tensor) -> list[Detection]:
@@ -103,13 +105,15 @@ class PosePipeline:
         found = []
         mh, mw = heat.shape
         for value, idx in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-            if value < cfg.detection_threshold:
+            if not value >= cfg.detection_threshold:  # also stops at NaN (a broken model)
                 break
             cy, cx = divmod(idx, mw)
             size = out.size[0, :, cy, cx].clamp_min(0.02) * torch.tensor(
                 [small.shape[3], small.shape[2]], device=heat.device)
             centre = torch.tensor([cx + 0.5, cy + 0.5], device=heat.device) * STRIDE
             box = torch.cat((centre - size / 2, centre + size / 2)) / scale
+            if not torch.isfinite(box).all():
+                continue
             found.append(Detection(box.cpu().numpy(), value))
         return found
 
@@ -141,8 +145,42 @@ class PosePipeline:
         start) start the fit of those people from earlier states (tracking).
         """
         started = time.perf_counter()
-        cfg = self.config
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        image, K_np = self._inputs(rgb, K)
+        self.timing = {"preprocess": time.perf_counter() - started}
+        if boxes is None:
+            found = self._detect_timed(image)
+            boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
+            scores = [d.score for d in found]
+        else:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            scores = [1.0] * len(boxes)
+        humans, _ = self._people(image, K_np, boxes, scores, warm_starts)
+        self.timing["total"] = time.perf_counter() - started
+        return humans
+
+    def track(self, rgb: np.ndarray, K: np.ndarray, tracker: Tracker,
+              now: float) -> list[HumanEstimate]:
+        """People in one video frame (time ``now``, seconds) with their track ids; fits
+        start from the tracks' last bodies where the tracker allows warm starts."""
+        started = time.perf_counter()
+        image, K_np = self._inputs(rgb, K)
+        self.timing = {"preprocess": time.perf_counter() - started}
+        found = self._detect_timed(image)
+        boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
+        matched = tracker.match(boxes, now)
+        humans, kept = self._people(image, K_np, boxes, [d.score for d in found],
+                                    tracker.warm_starts(matched))
+        states = [self.last_states.index([i]) if self.last_states is not None else None
+                  for i in range(len(humans))]
+        ids = tracker.update([matched[i] for i in kept], boxes[kept], states, now)
+        for human, track_id in zip(humans, ids, strict=True):
+            human.track_id = track_id
+        self.timing["total"] = time.perf_counter() - started
+        return humans
+
+    def _inputs(self, rgb: np.ndarray, K: np.ndarray) -> tuple[Tensor, np.ndarray]:
+        """The frame as a [3, H, W] tensor in [0, 1] on the device, and K as float64 [3, 3]."""
+        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} "
                              f"{rgb.shape}")
         K_np = np.asarray(K, dtype=np.float64)
@@ -150,25 +188,27 @@ class PosePipeline:
                 or K_np[1, 1] <= 0:
             raise ValueError("K must be a finite 3 x 3 intrinsics matrix with positive focal "
                              "lengths")
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
+        return image.permute(2, 0, 1).float() / 255.0, K_np
+
+    def _detect_timed(self, image: Tensor) -> list[Detection]:
+        """detect(), timed under "detect"."""
+        tic = time.perf_counter()
+        found = self.detect(image)
+        self.timing["detect"] = time.perf_counter() - tic
+        return found
+
+    def _people(self, image: Tensor, K_np: np.ndarray, boxes: np.ndarray, scores: list[float],
+                warm_starts: list[BodyState | None] | None
+                ) -> tuple[list[HumanEstimate], list[int]]:
+        """Estimates of the people in boxes [N, 4], and the indices of the boxes they come
+        from (a person whose fit is not finite is dropped and counted in ``rejected``)."""
+        self.rejected = 0
+        self.last_states = None
+        if len(boxes) == 0:
+            return [], []
+        cfg = self.config
         dev = self.device
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).to(dev).permute(2, 0, 1).float()
-        image = image / 255.0
-        self.timing = {"preprocess": time.perf_counter() - started}
-        scores: list[float]
-        if boxes is None:
-            tic = time.perf_counter()
-            found = self.detect(image)
-            self.timing["detect"] = time.perf_counter() - tic
-            if not found:
-                self.timing["total"] = time.perf_counter() - started
-                return []
-            boxes = np.stack([d.box for d in found])
-            scores = [d.score for d in found]
-        else:
-            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-            scores = [1.0] * len(boxes)
-            if len(boxes) == 0:
-                return []
         tic = time.perf_counter()
         crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32, device=dev)
         Kt = torch.as_tensor(K_np, dtype=torch.float32, device=dev)
@@ -181,10 +221,14 @@ class PosePipeline:
         tic = time.perf_counter()
         result = self._fit(read, warm_starts)
         self.timing["fit"] = time.perf_counter() - tic
-        self.last_states = result.state.detach()
-        humans = self._estimates(result, boxes, scores, Kt, rgb.shape[:2])
-        self.timing["total"] = time.perf_counter() - started
-        return humans
+        kept = _finite_people(result)
+        self.rejected = len(boxes) - len(kept)
+        state = result.state.detach()
+        self.last_states = state.index(kept) if kept else None
+        humans = self._estimates(result, boxes, scores, Kt, image.shape[1:], kept)
+        for human, i in zip(humans, kept, strict=True):
+            human.extra["crop_box"] = crop_box[i].cpu().numpy()
+        return humans, kept
 
     def _fit(self, read, warm_starts: list[BodyState | None] | None) -> FitResult:
         """Cold fits from the regression and warm fits from the given states, one batch
@@ -212,8 +256,8 @@ class PosePipeline:
         return _gather(parts, n)
 
     def _estimates(self, res: FitResult, boxes: np.ndarray, scores: list[float], K: Tensor,
-                   size: tuple[int, int]) -> list[HumanEstimate]:
-        """HumanEstimate records of the fitted people."""
+                   size: tuple[int, int], kept: list[int]) -> list[HumanEstimate]:
+        """HumanEstimate records of the fitted people listed in ``kept``."""
         h, w = size
         joints = res.joints.detach()
         uv = project(joints, K.expand(len(joints), 3, 3)).cpu().numpy()
@@ -223,8 +267,9 @@ class PosePipeline:
                   / fg.sum(1).clamp_min(1e-6)).cpu().numpy()
         state = res.state.detach()
         body = self.volume.body
+        occlusion = (res.occlusion.detach() * res.foreground.detach()).cpu().numpy()
         out = []
-        for i in range(len(joints)):
+        for i in kept:
             inside = (uv[i, :, 0] >= 0) & (uv[i, :, 0] < w) & (uv[i, :, 1] >= 0) \
                 & (uv[i, :, 1] < h)
             joint_state = np.where(~inside, JointState.OUTSIDE_IMAGE, np.where(
@@ -239,8 +284,20 @@ class PosePipeline:
                 roi=np.clip(boxes[i], 0, [w, h, w, h]), confidence=float(scores[i]),
                 body_model=body.name, joint_names=body.joint_names,
                 shape_names=body.shape_names, occluded_fraction=float(hidden[i]),
-                fit_loss=float(res.loss[i]), iterations=int(res.iterations[i])))
+                fit_loss=float(res.loss[i]), iterations=int(res.iterations[i]),
+                extra={"occlusion": occlusion[i]}))
         return out
+
+
+def _finite_people(res: FitResult) -> list[int]:
+    """Indices of the people whose fitted body and joints are all finite numbers."""
+    state = res.state
+    ok = torch.isfinite(res.joints).flatten(1).all(1) & torch.isfinite(res.loss)
+    ok &= torch.isfinite(res.joint_visibility).all(1)
+    ok &= torch.isfinite(state.rotations).flatten(1).all(1)
+    ok &= torch.isfinite(state.translation).flatten(1).all(1)
+    ok &= torch.isfinite(state.shape).flatten(1).all(1)
+    return torch.nonzero(ok).flatten().tolist()
 
 
 def _gather(parts: dict[int, tuple[FitResult, int]], n: int) -> FitResult:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -36,6 +36,7 @@ __all__ = [
     "list_topics",
     "read_frames",
     "read_messages",
+    "read_raw",
 ]
 
 # Reasons an image is not yielded as a frame; the keys of FrameReader.skipped.
@@ -109,6 +110,20 @@ def read_messages(path: str | Path, topic: str) -> Iterator[tuple[int, Any]]:
     if topic not in topics:
         raise _missing(path, topic, topics)
     return _messages(path, topic)
+
+
+def read_raw(path: str | Path, topics: Sequence[str]) -> Iterator[tuple[str, str, int, bytes]]:
+    """(topic, message type, bag timestamp ns, CDR bytes) of the topics' messages, in bag
+    time order (what a player republishes without decoding)."""
+    path = Path(path)
+    present = list_topics(path)
+    for topic in topics:
+        if topic not in present:
+            raise _missing(path, topic, present)
+    with _open(path) as reader:
+        connections = [c for c in reader.connections if c.topic in topics]
+        for connection, timestamp, raw in reader.messages(connections=connections):
+            yield connection.topic, str(connection.msgtype), timestamp, bytes(raw)
 
 
 class FrameReader(Iterator[BagFrame]):

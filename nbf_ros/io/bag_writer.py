@@ -132,6 +132,12 @@ class BagWriter:
         assert self._writer is not None  # checked by _connection
         self._writer.write(connection, int(stamp_ns), data)
 
+    def write_raw(self, topic: str, msgtype: str, data: bytes, stamp_ns: int) -> None:
+        """Write one message already serialised as CDR (as rclpy delivers with raw=True)."""
+        connection = self._connection(topic, msgtype)
+        assert self._writer is not None  # checked by _connection
+        self._writer.write(connection, int(stamp_ns), bytes(data))
+
     def write_frame(
         self,
         stamp_ns: int,

@@ -6,7 +6,7 @@ type store (a bag's own definitions) and rclpy messages alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ __all__ = [
     "image_from_message",
     "image_message",
     "intrinsics_from_camera_info",
+    "pose_message",
     "stamp_to_ns",
 ]
 
@@ -163,22 +164,30 @@ def _rotations(quaternions: np.ndarray) -> np.ndarray:
     return quaternion_to_matrix(torch.from_numpy(np.array(quaternions, dtype=np.float64))).numpy()
 
 
-def _roi_message(box: np.ndarray) -> Any:
+def _roi_message(box: np.ndarray, types: Mapping[str, Any]) -> Any:
     """RegionOfInterest of an (x0, y0, x1, y1) box, clamped at 0 and rounded to pixels."""
     box = np.asarray(box, dtype=np.float64)
     if not np.isfinite(box).all():
         raise ValueError(f"roi box must be finite, got {box.tolist()}")
     x0, y0, x1, y1 = (max(float(v), 0.0) for v in box)
     x, y = round(x0), round(y0)
-    return _types()["sensor_msgs/msg/RegionOfInterest"](
+    return types["sensor_msgs/msg/RegionOfInterest"](
         x_offset=x, y_offset=y, height=max(round(y1) - y, 0), width=max(round(x1) - x, 0),
         do_rectify=False,
     )
 
 
-def _pose_message(est: HumanEstimate, header: Any) -> Any:
-    """nbf_ros/HumanPose of one estimate."""
-    types = _types()
+def _numpy_array(values: Any, dtype: str) -> np.ndarray:
+    """Numeric message array as rosbags stores it: a numpy array."""
+    return np.asarray(values, dtype=dtype)
+
+
+def pose_message(est: HumanEstimate, header: Any, types: Mapping[str, Any] | None = None,
+                 pack: Callable[[Any, str], Any] = _numpy_array) -> Any:
+    """nbf_ros/HumanPose of one estimate, built from the message classes in ``types`` (full
+    type name -> class; default: the rosbags store) with numeric arrays made by ``pack``
+    (values, numpy dtype name)."""
+    types = _types() if types is None else types
     point, quaternion = types["geometry_msgs/msg/Point"], types["geometry_msgs/msg/Quaternion"]
     joints = np.asarray(est.joints, dtype=np.float64)
     keypoints = np.asarray(est.keypoints_2d, dtype=np.float64)
@@ -194,9 +203,9 @@ def _pose_message(est: HumanEstimate, header: Any) -> Any:
         body_model=est.body_model,
         joint_names=list(est.joint_names),
         joints=[point(x=x, y=y, z=z) for x, y, z in joints.tolist()],
-        joint_confidence=np.asarray(confidence, dtype=np.float32),
-        joint_visibility=np.asarray(est.joint_visibility, dtype=np.float32),
-        joint_state=np.asarray(est.joint_state, dtype=np.uint8),
+        joint_confidence=pack(confidence, "float32"),
+        joint_visibility=pack(est.joint_visibility, "float32"),
+        joint_state=pack(est.joint_state, "uint8"),
         keypoints_2d=[point(x=u, y=v, z=0.0) for u, v in keypoints.tolist()],
         root_pose=types["geometry_msgs/msg/Pose"](
             position=point(x=root[0], y=root[1], z=root[2]),
@@ -205,8 +214,8 @@ def _pose_message(est: HumanEstimate, header: Any) -> Any:
         bone_names=list(est.bone_names),
         bone_rotations=[quaternion(x=x, y=y, z=z, w=w) for x, y, z, w in bone_q.tolist()],
         shape_names=list(est.shape_names),
-        shape_params=np.asarray(est.shape, dtype=np.float32),
-        roi=_roi_message(est.roi),
+        shape_params=pack(est.shape, "float32"),
+        roi=_roi_message(est.roi, types),
         occluded_fraction=float(est.occluded_fraction),
         fit_loss=float(est.fit_loss),
         iterations=int(est.iterations),
@@ -223,7 +232,7 @@ def human_pose_array_message(
     header = header_message(stamp_ns, frame_id)
     return _types()[HUMAN_POSE_ARRAY](
         header=header,
-        humans=[_pose_message(est, header) for est in estimates],
+        humans=[pose_message(est, header) for est in estimates],
         processing_time=float(processing_time),
     )
 

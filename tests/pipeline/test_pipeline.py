@@ -113,3 +113,26 @@ def test_detection_finds_a_lone_person_in_most_frames(pipeline: PosePipeline) ->
                 found += 1
                 break
     assert found >= 5
+
+
+def test_tracking_keeps_the_id_and_warm_starts_the_next_frame(pipeline: PosePipeline,
+                                                              scene: Scene) -> None:
+    from nbf_ros.fitting.tracking import Tracker
+
+    tracker = Tracker()
+    first = pipeline.track(scene.image, scene.K, tracker, now=0.0)
+    second = pipeline.track(scene.image, scene.K, tracker, now=0.1)
+    assert first and [h.track_id for h in second] == [h.track_id for h in first]
+    # Warm-started people run the tracking step budget, not the cold one.
+    assert all(h.iterations <= pipeline.tracking_config.iterations for h in second)
+
+
+def test_people_whose_fit_is_not_finite_are_dropped_and_counted(scene: Scene) -> None:
+    import torch
+
+    pipe = PosePipeline(PipelineConfig(model=MODEL, device="cpu", fit=FAST))
+    pipe.volume.features.data.fill_(float("nan"))  # every rendered feature becomes NaN
+    box = scene.people[0].box
+    humans = pipe.estimate(scene.image, scene.K, boxes=np.stack([box]))
+    assert humans == [] and pipe.rejected == 1 and pipe.last_states is None
+    assert torch.isnan(pipe.volume.features).all()

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import importlib.util
-import os
+import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def _load_harness() -> ModuleType:
+    """tests/ros/node_harness.py, registered as `node_harness` for the test modules to import
+    (the suite imports test files by path, so their folder is not on sys.path)."""
+    spec = importlib.util.spec_from_file_location(
+        "node_harness", Path(__file__).resolve().parent / "node_harness.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["node_harness"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+ros_environment = _load_harness().ros_environment
 
 
 @pytest.fixture(autouse=True)
@@ -41,18 +56,6 @@ def pose_sample(nbf_msg: ModuleType) -> ModuleType:
 
 @pytest.fixture
 def ros_env(tmp_path: Path) -> dict[str, str]:
-    """Environment for ROS processes of one test run, isolated from any other DDS traffic.
+    """ros_environment() for one test."""
+    return ros_environment(tmp_path)
 
-    The domain id comes from this process id (1..101), so parallel runs on one machine use
-    different domains; discovery stays on this host (ROS_AUTOMATIC_DISCOVERY_RANGE since
-    Jazzy/Kilted, ROS_LOCALHOST_ONLY for older distributions). Logs go to tmp_path.
-    """
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(1 + os.getpid() % 101),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        ROS_LOCALHOST_ONLY="1",
-        ROS_LOG_DIR=str(tmp_path / "ros_log"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env

@@ -70,7 +70,9 @@ def test_pose_array_arrives_intact_in_another_process(
         f"receiver exit {received.returncode}:\n{received.stdout}{received.stderr}\n"
         f"publisher log:\n{log.read_text(errors='replace')}"
     )
-    assert publisher.returncode == 0, "the publisher did not stop cleanly on SIGTERM"
+    assert publisher.returncode == 0, (
+        f"the publisher did not stop cleanly on SIGTERM (exit {publisher.returncode}):\n"
+        f"{log.read_text(errors='replace')}")
     report = json.loads(out.read_text())
     expected = pose_sample.to_plain(pose_sample.make_pose_array(frame_id))
     pose_sample.assert_same(expected, report["message"], tol=1e-6)

@@ -1,0 +1,140 @@
+"""People tracked across frames: stable ids and the previous fit as the next warm start.
+
+Each frame's detection boxes are matched to the live tracks by box overlap (IoU against the
+track's box moved on at its image velocity), with an optimal one-to-one assignment
+(Hungarian, scipy). A matched person keeps the track's id and starts its fit from the
+track's last fitted body; an unmatched person opens a track with a new id (ids are never
+reused while the tracker lives). A track ends once it is unseen for ``timeout`` seconds of
+frame time and a processed frame has missed it: a node slower than its camera skips frames,
+and those gaps alone must not end anyone's track. Frame time is the image stamp, so
+replayed bags and simulated time behave like live input.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from nbf_ros.fitting.state import BodyState
+
+__all__ = ["Track", "Tracker", "TrackerConfig", "box_iou"]
+
+
+@dataclass
+class TrackerConfig:
+    """How detections become tracks."""
+
+    timeout: float = 1.0  # seconds of frame time without a match before a track ends
+    min_iou: float = 0.2  # box overlap below which a detection never continues a track
+    warm_start: bool = True  # start matched people's fits from their tracks' bodies
+
+    def __post_init__(self) -> None:
+        if not self.timeout > 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if not 0.0 < self.min_iou < 1.0:
+            raise ValueError(f"min_iou must be in (0, 1), got {self.min_iou}")
+
+
+@dataclass
+class Track:
+    """One person followed across frames."""
+
+    track_id: int
+    box: np.ndarray  # [4] x0, y0, x1, y1 pixels, at last_seen
+    velocity: np.ndarray  # [4] box change per second of frame time
+    last_seen: float  # frame time, seconds
+    state: BodyState | None  # fitted body of the last frame it was seen in (batch 1)
+    hits: int = 1  # frames it was seen in
+    missed: int = 0  # processed frames since it was last seen
+
+    def predicted_box(self, now: float) -> np.ndarray:
+        """The box expected at frame time ``now`` (constant image velocity)."""
+        return self.box + self.velocity * max(now - self.last_seen, 0.0)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in a [N, 4] with every box in b [M, 4] -> [N, M]."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    lo = np.maximum(a[:, None, :2], b[None, :, :2])
+    hi = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(hi - lo, 0.0, None).prod(-1)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0.0, None).prod(-1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0.0, None).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
+
+
+class Tracker:
+    """Track ids and warm starts of the people of successive frames of one camera."""
+
+    def __init__(self, config: TrackerConfig | None = None) -> None:
+        self.config = config or TrackerConfig()
+        self.tracks: list[Track] = []
+        self._next_id = 1
+        self._last_time: float | None = None
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up: an id is never given twice)."""
+        self.tracks = []
+        self._last_time = None
+
+    def match(self, boxes: np.ndarray, now: float) -> list[Track | None]:
+        """The live track each detection box [N, 4] continues (None: a new person).
+
+        Tracks past their timeout are ended first. A frame older than the last one (a bag
+        played again, time jumping back) ends every track.
+        """
+        if self._last_time is not None and now < self._last_time:
+            self.reset()
+        self._last_time = now
+        self.tracks = [t for t in self.tracks
+                       if t.missed == 0 or now - t.last_seen <= self.config.timeout]
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        matched: list[Track | None] = [None] * len(boxes)
+        if not self.tracks or not len(boxes):
+            return matched
+        predicted = np.stack([t.predicted_box(now) for t in self.tracks])
+        iou = box_iou(boxes, predicted)
+        rows, cols = linear_sum_assignment(-iou)
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
+            if iou[r, c] >= self.config.min_iou:
+                matched[r] = self.tracks[c]
+        return matched
+
+    def warm_starts(self, matched: list[Track | None]) -> list[BodyState | None]:
+        """The body each matched person's fit starts from (None: a cold start)."""
+        if not self.config.warm_start:
+            return [None] * len(matched)
+        return [t.state if t is not None else None for t in matched]
+
+    def update(self, matched: list[Track | None], boxes: np.ndarray,
+               states: list[BodyState | None], now: float) -> list[int]:
+        """Record this frame's people (their boxes [N, 4] and fitted bodies); their track ids.
+
+        A person whose state is None (its fit was rejected) keeps or gets an id but leaves no
+        warm start behind.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        seen = {id(t) for t in matched if t is not None}
+        for track in self.tracks:
+            if id(track) not in seen:
+                track.missed += 1
+        ids = []
+        for track, box, state in zip(matched, boxes, states, strict=True):
+            if track is None:
+                track = Track(self._next_id, box.copy(), np.zeros(4), now, state)
+                self._next_id += 1
+                self.tracks.append(track)
+            else:
+                dt = now - track.last_seen
+                if dt > 0:
+                    # Smoothed so one jittery box does not fling the prediction away.
+                    track.velocity = 0.5 * track.velocity + 0.5 * (box - track.box) / dt
+                track.box, track.last_seen, track.state = box.copy(), now, state
+                track.hits += 1
+                track.missed = 0
+            ids.append(track.track_id)
+        return ids

@@ -1,0 +1,151 @@
+"""A bag played live through the pose node: three processes on a private ROS domain.
+
+The node (nbf_ros.ros.pose_node, autostarted with the given parameters), a recorder of its
+outputs and a player of the bag's camera topics run as separate OS processes talking over
+real DDS on loopback, as on a robot. The player sends at the bag's rate, so a node slower
+than the camera drops frames exactly as it would live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+__all__ = ["LiveRun", "RECORDED_TOPICS", "ReplayError", "run_live"]
+
+# What the recorder keeps of the node's outputs (name: type).
+RECORDED_TOPICS = {
+    "humans/poses": "nbf_ros/msg/HumanPoseArray",
+    "humans/markers": "visualization_msgs/msg/MarkerArray",
+    "humans/debug_image": "sensor_msgs/msg/Image",
+    "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray",
+}
+
+
+class ReplayError(RuntimeError):
+    """A process of the replay failed; the message names it and quotes its log."""
+
+
+@dataclass
+class LiveRun:
+    """Where a live replay left its results."""
+
+    outputs: Path  # bag of the node's outputs, stamped with their reception time
+    sent: Path  # JSON lines: bag stamp -> stamp the frame was sent with
+    node_log: Path
+    frames_sent: int
+    wall_seconds: float
+
+
+def _yaml_value(value: Any) -> str:
+    return json.dumps(value)  # JSON scalars are valid YAML
+
+
+def write_params(path: Path, params: dict[str, Any]) -> Path:
+    """A ROS parameters file for the node with ``params`` (other parameters keep defaults)."""
+    lines = ["/**:", "  ros__parameters:"]
+    lines += [f"    {key}: {_yaml_value(value)}" for key, value in params.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def replay_environment(log_dir: Path, domain_id: int | None = None) -> dict[str, str]:
+    """Environment of the replay's processes: a ROS domain of their own, on this host only."""
+    env = dict(os.environ)
+    env.update(ROS_DOMAIN_ID=str(domain_id if domain_id is not None
+                                 else 102 + os.getpid() % 100),
+               ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1",
+               ROS_LOG_DIR=str(log_dir / "ros_log"), PYTHONUNBUFFERED="1")
+    return env
+
+
+def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=out,
+                                stderr=subprocess.STDOUT)
+
+
+def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
+
+
+def _fail(what: str, log: Path) -> ReplayError:
+    tail = log.read_text(errors="replace")[-3000:] if log.exists() else "(no log)"
+    return ReplayError(f"{what}; its log ({log}) ends with:\n{tail}")
+
+
+def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
+             rate: float = 1.0, image_topic: str = "/camera/image_raw",
+             camera_info_topic: str = "/camera/camera_info", idle: float = 10.0,
+             progress: bool = True, domain_id: int | None = None) -> LiveRun:
+    """Play ``bag`` (``frames`` images) into a fresh node; what it published is recorded."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = replay_environment(workdir, domain_id)
+    params_file = write_params(workdir / "node_params.yaml", dict(params, autostart=True))
+    outputs, sent, ready = workdir / "outputs", workdir / "sent.jsonl", workdir / "recorder.ready"
+    logs = {name: workdir / f"{name}.log" for name in ("node", "recorder", "player")}
+    node = _start(["nbf_ros.ros.pose_node", "--ros-args", "--params-file", str(params_file)],
+                  logs["node"], env)
+    topics = [arg for name, kind in RECORDED_TOPICS.items()
+              for arg in ("--topic", f"{name}:{kind}")]
+    recorder = _start(["nbf_ros.ros.recorder", str(outputs), *topics, "--idle", str(idle),
+                       "--idle-topic", "humans/poses", "--ready", str(ready)],
+                      logs["recorder"], env)
+    player = None
+    started = time.monotonic()
+    try:
+        while not ready.exists():
+            if recorder.poll() is not None:
+                raise _fail("the recorder stopped before subscribing", logs["recorder"])
+            time.sleep(0.05)
+        player = _start(["nbf_ros.ros.bag_player", str(bag), "--rate", str(rate),
+                         "--wait-subscribers", "1", "--wait-timeout", "180",
+                         "--start-delay", "1.0", "--log", str(sent),
+                         "--image-topic", image_topic,
+                         "--camera-info-topic", camera_info_topic], logs["player"], env)
+        with tqdm(total=frames, desc="replay", unit="frame", disable=not progress) as bar:
+            while player.poll() is None:
+                if node.poll() is not None:
+                    raise _fail("the pose node stopped during the replay", logs["node"])
+                count = _count_lines(sent)
+                bar.update(count - bar.n)
+                time.sleep(0.1)
+            bar.update(_count_lines(sent) - bar.n)
+        if player.returncode != 0:
+            raise _fail(f"the bag player failed (exit {player.returncode})", logs["player"])
+        # The recorder ends `idle` seconds after the node's last output.
+        try:
+            recorder.wait(timeout=idle + 120)
+        except subprocess.TimeoutExpired as exc:
+            raise _fail("the recorder did not finish", logs["recorder"]) from exc
+        if node.poll() is not None:
+            raise _fail("the pose node stopped during the replay", logs["node"])
+    finally:
+        for process in (player, recorder, node):
+            if process is not None:
+                _stop(process)
+    return LiveRun(outputs=outputs, sent=sent, node_log=logs["node"],
+                   frames_sent=_count_lines(sent), wall_seconds=time.monotonic() - started)
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        return path.read_text().count("\n")
+    except FileNotFoundError:
+        return 0

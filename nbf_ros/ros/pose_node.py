@@ -1,0 +1,423 @@
+"""The pose node: camera images in, 3D people with per-joint occlusion out (lifecycle node).
+
+Subscribes (on activate)
+    image (sensor_msgs/Image) or, with image_transport=compressed, image/compressed
+    (sensor_msgs/CompressedImage); camera_info (sensor_msgs/CameraInfo). Sensor-data QoS
+    (best effort, depth 1); image_reliability and image_queue_depth override it.
+Publishes (stamped with the input image's stamp and frame_id, the camera optical frame)
+    humans/poses (nbf_ros/HumanPoseArray, reliable), humans/markers
+    (visualization_msgs/MarkerArray), humans/debug_image (sensor_msgs/Image, optional),
+    /diagnostics (diagnostic_msgs/DiagnosticArray, every diagnostics_period seconds).
+Parameters
+    see nbf_ros/ros/params.py (and config/pose.yaml): model, engine, device, input QoS,
+    detection, fitting and tracking settings, what to publish.
+Lifecycle
+    configure loads the model; activate subscribes and starts the worker; deactivate
+    unsubscribes; cleanup frees the model (and GPU memory). autostart:=true runs configure
+    and activate at start-up.
+
+Only the newest frame is processed: the image callback puts it into a slot of size one and
+a worker thread runs the pipeline, so the executor never waits for a fit and a frame that
+arrives while the worker is busy replaces (drops) the one waiting. A bad frame is dropped
+with a throttled warning and counted in /diagnostics; the node keeps serving.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+import traceback
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from rclpy.qos import (
+    DurabilityPolicy,
+    HistoryPolicy,
+    QoSProfile,
+    ReliabilityPolicy,
+)
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from nbf_ros.io.convert import CameraInfoError, intrinsics_from_camera_info
+from nbf_ros.io.image_codec import ImageError, decode_compressed, decode_image
+from nbf_ros.msg import HumanPoseArray
+from nbf_ros.ros.diagnostics import PoseHealth
+from nbf_ros.ros.markers import human_markers
+from nbf_ros.ros.messages import human_pose_array, rgb_image
+from nbf_ros.ros.params import PARAMS, check_value, descriptor
+from nbf_ros.stream.slot import LatestSlot
+
+__all__ = ["FrameRejected", "PoseNode", "main"]
+
+POSE_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
+                      durability=DurabilityPolicy.VOLATILE,
+                      history=HistoryPolicy.KEEP_LAST, depth=10)
+_SPECS = {spec.name: spec for spec in PARAMS}
+
+
+class FrameRejected(Exception):
+    """A frame that cannot be used: ``reason`` is a short key for diagnostics."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class PoseNode(LifecycleNode):
+    """3D human pose estimation with per-joint occlusion from one camera."""
+
+    def __init__(self, node_name: str = "nbf_pose", **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        for spec in PARAMS:
+            self.declare_parameter(spec.name, spec.default, descriptor(spec))
+        self._settings = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
+        self.add_on_set_parameters_callback(self._check_parameters)
+        self.add_post_set_parameters_callback(self._apply_parameters)
+        self._active = False
+        self._pipeline: Any = None
+        self._tracker: Any = None
+        self._mesh: Any = None
+        self._camera: tuple[np.ndarray, int, int] | None = None
+        self._camera_problem = "no camera_info received yet"
+        self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
+        self._worker: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._subs: list[Any] = []
+        self._pubs: dict[str, Any] = {}
+        self._logged: dict[str, tuple[float, int]] = {}  # kind -> (last logged, hidden)
+        self._log_lock = threading.Lock()
+        self._health = PoseHealth(f"{self.get_fully_qualified_name()}: pose estimation")
+        self._device_name = "none"
+        self._diag_pub = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._diag_timer = self.create_timer(self._settings["diagnostics_period"],
+                                             self._publish_diagnostics)
+
+    # Parameters ---------------------------------------------------------------------------
+
+    def _check_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Refuse bad values and configure-time parameters on an active node, with reasons."""
+        for param in params:
+            spec = _SPECS.get(param.name)
+            if spec is None:
+                continue  # use_sim_time and other rclpy parameters
+            problem = check_value(spec, param.value)
+            if problem is None and not spec.live and self._pipeline is not None:
+                problem = (f"{param.name} is read on configure: deactivate and clean up the "
+                           "node, set it, then configure again")
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    def _apply_parameters(self, params: list[Parameter]) -> None:
+        """Take accepted values into the running pipeline and tracker."""
+        for param in params:
+            if param.name in _SPECS:
+                value = param.value
+                if isinstance(_SPECS[param.name].default, float):
+                    value = float(value)
+                self._settings[param.name] = value
+        self._apply_live()
+
+    def _apply_live(self) -> None:
+        """Push the live settings into the pipeline and tracker (when configured)."""
+        s, pipe = self._settings, self._pipeline
+        if pipe is None:
+            return
+        from nbf_ros.fitting.tracking import TrackerConfig
+
+        pipe.config.max_people = s["max_people"]
+        pipe.config.detection_threshold = s["detection_threshold"]
+        pipe.config.visibility_threshold = s["visibility_threshold"]
+        budget = s["fit_time_budget_ms"] or None
+        cold = s["fit_iterations"]
+        pipe.fit_config = replace(pipe.fit_config, iterations=cold, time_budget_ms=budget,
+                                  root_iterations=min(pipe.fit_config.root_iterations, cold))
+        pipe.tracking_config = replace(pipe.tracking_config, time_budget_ms=budget,
+                                       iterations=s["tracking_iterations"])
+        self._tracker.config = TrackerConfig(timeout=s["track_timeout"],
+                                             min_iou=s["track_min_iou"],
+                                             warm_start=s["warm_start"])
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the model and create the publishers."""
+        s = self._settings
+        try:
+            import torch
+
+            from nbf_ros.fitting.tracking import Tracker
+            from nbf_ros.pipeline import PipelineConfig, PosePipeline
+
+            if s["cpu_threads"]:
+                torch.set_num_threads(s["cpu_threads"])
+            self._pipeline = PosePipeline(PipelineConfig(model=s["model"], device=s["device"]))
+            self._tracker = Tracker()
+            self._apply_live()
+        except Exception as exc:  # noqa: BLE001 - any load failure leaves the node unconfigured
+            self.get_logger().error(f"configure failed: cannot load model {s['model']!r} on "
+                                    f"device {s['device']!r}: {exc}")
+            self._pipeline = None
+            return TransitionCallbackReturn.FAILURE
+        self._device_name = str(self._pipeline.device)
+        self._pubs = {
+            "poses": self.create_lifecycle_publisher(HumanPoseArray, "humans/poses", POSE_QOS),
+            "markers": self.create_lifecycle_publisher(MarkerArray, "humans/markers", 10),
+            # Reliable, as RViz's image display subscribes by default; depth 1 keeps it light.
+            "debug": self.create_lifecycle_publisher(Image, "humans/debug_image",
+                                                     replace_depth(POSE_QOS, 1)),
+        }
+        self.get_logger().info(f"configured: model {s['model']} on {self._device_name}, "
+                               f"engine {s['engine']}")
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the camera and start the worker."""
+        s = self._settings
+        qos = QoSProfile(
+            reliability=(ReliabilityPolicy.RELIABLE if s["image_reliability"] == "reliable"
+                         else ReliabilityPolicy.BEST_EFFORT),
+            durability=DurabilityPolicy.VOLATILE, history=HistoryPolicy.KEEP_LAST,
+            depth=s["image_queue_depth"])
+        if s["image_transport"] == "compressed":
+            image_sub = self.create_subscription(CompressedImage, "image/compressed",
+                                                 self._on_image, qos)
+        else:
+            image_sub = self.create_subscription(Image, "image", self._on_image, qos)
+        info_qos = replace_depth(qos, 5)
+        self._subs = [image_sub, self.create_subscription(CameraInfo, "camera_info",
+                                                          self._on_camera_info, info_qos)]
+        self._stop.clear()
+        self._slot.reopen()
+        self._worker = threading.Thread(target=self._work, name="pose_worker", daemon=True)
+        self._worker.start()
+        self._active = True
+        self.get_logger().info(f"active: listening on {image_sub.topic_name}")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker (after its current frame)."""
+        self._halt()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Free the model (and its GPU memory) and the publishers."""
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop everything from any state."""
+        self._halt()
+        self._release()
+        return super().on_shutdown(state)
+
+    def _halt(self) -> None:
+        self._active = False
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._stop.set()
+        self._slot.close()
+        if self._worker is not None:
+            self._worker.join(timeout=30)
+            self._worker = None
+
+    def _release(self) -> None:
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        device = self._pipeline.device if self._pipeline is not None else None
+        self._pipeline = self._tracker = self._mesh = None
+        if device is not None and device.type == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()
+
+    # Input --------------------------------------------------------------------------------
+
+    def _on_image(self, msg: Image | CompressedImage) -> None:
+        """Hand the frame to the worker (replacing one it has not started)."""
+        if self._active:
+            self._health.input_rate.tick()
+            self._slot.put((msg, time.monotonic()))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        """Keep the latest intrinsics, or why they are unusable."""
+        try:
+            self._camera = intrinsics_from_camera_info(msg)
+        except CameraInfoError as exc:
+            self._camera = None
+            self._camera_problem = f"invalid camera_info: {exc}"
+            self._warn("camera_info", self._camera_problem)
+
+    def _warn(self, reason: str, message: str) -> None:
+        """Count a problem for diagnostics and log it, at most once per log_throttle for
+        each kind of problem (rclpy's own throttle is per call site: one problem would hide
+        the next). The kind is the message without its numbers."""
+        self._health.reject(reason, message)
+        kind = re.sub(r"[-+.\d]+", "#", message)
+        now = time.monotonic()
+        with self._log_lock:
+            last, hidden = self._logged.get(kind, (-math.inf, 0))
+            if now - last < self._settings["log_throttle"]:
+                self._logged[kind] = (last, hidden + 1)
+                return
+            self._logged[kind] = (now, 0)
+        more = f" ({hidden} more since the last such message)" if hidden else ""
+        self.get_logger().warning(f"frame dropped ({reason}): {message}{more}")
+
+    # Worker -------------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        """Process the newest frame until stopped; no error ends this loop."""
+        while not self._stop.is_set():
+            item = self._slot.take(timeout=0.2)
+            if item is None:
+                continue
+            msg, received = item
+            try:
+                self._process(msg, received)
+            except FrameRejected as exc:
+                self._warn(exc.reason, str(exc))
+            except Exception as exc:  # noqa: BLE001 - the node outlives any one frame
+                self._health.errors += 1
+                self._health.reject("pipeline error", f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(
+                    f"frame dropped: unexpected {type(exc).__name__}: {exc}\n"
+                    f"{traceback.format_exc(limit=4)}",
+                    throttle_duration_sec=self._settings["log_throttle"])
+
+    def _decode(self, msg: Image | CompressedImage) -> np.ndarray:
+        """RGB uint8 frame of an image message, or FrameRejected."""
+        limit = self._settings["max_image_pixels"]
+        try:
+            if isinstance(msg, CompressedImage):
+                return decode_compressed(msg.format, msg.data, max_pixels=limit)
+            return decode_image(msg.height, msg.width, msg.encoding, msg.step, msg.data,
+                                msg.is_bigendian, max_pixels=limit)
+        except ImageError as exc:
+            raise FrameRejected("bad image", str(exc)) from exc
+
+    def _intrinsics(self, rgb: np.ndarray) -> np.ndarray:
+        """K of the latest valid camera_info matching the frame's size, or FrameRejected."""
+        camera = self._camera
+        if camera is None:
+            raise FrameRejected("camera_info", self._camera_problem)
+        K, width, height = camera
+        if (width, height) != (rgb.shape[1], rgb.shape[0]):
+            raise FrameRejected(
+                "camera_info size", f"camera_info is for {width} x {height} images, the image "
+                f"is {rgb.shape[1]} x {rgb.shape[0]} (is camera_info from another camera or "
+                "resolution?)")
+        return K
+
+    def _process(self, msg: Image | CompressedImage, received: float) -> None:
+        """Estimate the people of one frame and publish them."""
+        pipe, tracker = self._pipeline, self._tracker
+        if pipe is None:
+            return
+        rgb = self._decode(msg)
+        K = self._intrinsics(rgb)
+        stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
+        humans = pipe.track(rgb, K, tracker, stamp)
+        if pipe.rejected:
+            self._health.bad_fits += pipe.rejected
+            self._warn("non-finite fit", f"{pipe.rejected} people dropped: their fit gave "
+                       "NaN or infinite values")
+        s = self._settings
+        pubs = self._pubs
+        if not pubs:
+            return
+        pubs["poses"].publish(human_pose_array(humans, msg.header,
+                                               time.monotonic() - received))
+        if s["publish_markers"]:
+            pubs["markers"].publish(human_markers(humans, msg.header, s["marker_lifetime"],
+                                                  self._meshes(humans)))
+        if s["publish_debug_image"]:
+            from nbf_ros.overlay import draw_estimates
+
+            pubs["debug"].publish(rgb_image(draw_estimates(rgb, humans), msg.header))
+        done = time.monotonic()
+        self._health.latency.add(done - received)
+        self._health.processing.add(pipe.timing.get("total", 0.0))
+        self._health.output_rate.tick()
+        self._health.people = len(humans)
+
+    def _meshes(self, humans: list) -> list[tuple[np.ndarray, np.ndarray]] | None:
+        """Coarse body meshes of the people, when publish_mesh is on."""
+        if not self._settings["publish_mesh"] or not humans:
+            return None
+        import torch
+
+        from nbf_ros.body.coarse_mesh import CoarseMesh
+        from nbf_ros.synth.mesh import BodyMesh
+
+        if self._mesh is None:
+            self._mesh = CoarseMesh(BodyMesh.default())
+        mesh = self._mesh
+        rot = torch.tensor(np.stack([np.concatenate((h.root_rotation[None], h.bone_rotations))
+                                     for h in humans]), dtype=torch.float32)
+        trans = torch.tensor(np.stack([h.root_translation for h in humans]),
+                             dtype=torch.float32)
+        shapes = np.stack([h.shape for h in humans])
+        shape = (torch.tensor(shapes, dtype=torch.float32)
+                 if shapes.shape[1] == mesh.mesh.body.num_shape else None)
+        verts = mesh.pose(rot, trans, shape).numpy()
+        return [(v, mesh.faces) for v in verts]
+
+    # Diagnostics --------------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        state = "active" if self._active else (
+            "configured" if self._pipeline is not None else "unconfigured")
+        values = {"state": state, "engine": self._settings["engine"],
+                  "device": self._device_name, "model": self._settings["model"],
+                  "frames dropped (busy)": str(self._slot.dropped),
+                  "camera_info": "ok" if self._camera is not None else self._camera_problem}
+        self._diag_pub.publish(self._health.array(self.get_clock().now().to_msg(),
+                                                  self._device_name, values))
+
+
+def replace_depth(qos: QoSProfile, depth: int) -> QoSProfile:
+    """A copy of ``qos`` with another history depth."""
+    return QoSProfile(reliability=qos.reliability, durability=qos.durability,
+                      history=qos.history, depth=depth)
+
+
+def main(args: list[str] | None = None) -> int:
+    """Run the node until Ctrl-C or shutdown; 0 on a normal stop."""
+    from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+
+    try:
+        with rclpy.init(args=args):
+            try:
+                node = PoseNode()
+            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+                # A bad value in the parameters file: one clear line, not a traceback.
+                print(f"nbf_pose: bad parameter: {exc}", flush=True)
+                return 2
+            if node.get_parameter("autostart").value:
+                node.trigger_configure()
+                if node._pipeline is not None:  # configure succeeded
+                    node.trigger_activate()
+            try:
+                rclpy.spin(node)
+            finally:
+                node._halt()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Live frame streams without ROS: the latest-frame slot and rolling rate/latency statistics."""

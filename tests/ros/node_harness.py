@@ -1,0 +1,202 @@
+"""The pose node in its own process, and an in-process rclpy probe that feeds and watches it
+(shared by the node tests of tests/ros/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def ros_environment(log_dir: Path) -> dict[str, str]:
+    """Environment for ROS processes of this test run, isolated from any other DDS traffic.
+
+    The domain id comes from this process id (1..101), so parallel runs on one machine use
+    different domains; discovery stays on this host (ROS_AUTOMATIC_DISCOVERY_RANGE since
+    Jazzy/Kilted, ROS_LOCALHOST_ONLY for older distributions). Logs go to log_dir.
+    """
+    env = dict(os.environ)
+    env.update(
+        ROS_DOMAIN_ID=str(domain_id()),
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        ROS_LOCALHOST_ONLY="1",
+        ROS_LOG_DIR=str(log_dir / "ros_log"),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def domain_id() -> int:
+    """The ROS domain of this test run (see ros_environment)."""
+    return 1 + os.getpid() % 101
+
+
+class NodeProcess:
+    """The pose node (python -m nbf_ros.ros.pose_node) in its own process, logging to a file."""
+
+    def __init__(self, params: dict, workdir: Path, env: dict[str, str],
+                 namespace: str) -> None:
+        name = namespace
+        self.params_file = workdir / f"{name}_params.yaml"
+        lines = ["/**:", "  ros__parameters:"]
+        lines += [f"    {key}: {json.dumps(value)}" for key, value in params.items()]
+        self.params_file.write_text("\n".join(lines) + "\n")
+        self.log = workdir / f"{name}.log"
+        command = [sys.executable, "-m", "nbf_ros.ros.pose_node", "--ros-args",
+                   "--params-file", str(self.params_file), "-r", f"__ns:=/{namespace}"]
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
+                                            stderr=subprocess.STDOUT)
+
+    def log_text(self) -> str:
+        """Everything the node printed so far."""
+        return self.log.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        """Block until the log contains ``text``; fail with the log on timeout or exit."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"node never logged {text!r} (exit {self.process.poll()}):\n"
+                            f"{self.log_text()}")
+            time.sleep(0.1)
+
+    def rss_mb(self) -> float:
+        """Resident memory of the node process, MiB (Linux /proc)."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS line")
+
+    def stop(self) -> int:
+        """SIGINT, as Ctrl-C would; its exit status."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+class RosProbe:
+    """An rclpy node inside the test process that feeds the pose node and collects its output.
+
+    It runs on its own context and executor thread, so tests can publish and then wait.
+    """
+
+    def __init__(self, rclpy: ModuleType, namespace: str, reliable_images: bool = False) -> None:
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
+        from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+        from nbf_ros.msg import HumanPoseArray
+
+        # Discovery settings are read from the environment when the context starts.
+        os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1")
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain_id())
+        self.namespace = namespace
+        self.node = rclpy.create_node("nbf_test_probe", namespace=f"/{namespace}",
+                                      context=self.context)
+        reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+        image_qos = (QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+                     if reliable_images else qos_profile_sensor_data)
+        self.image_pub = self.node.create_publisher(Image, "image", image_qos)
+        self.compressed_pub = self.node.create_publisher(CompressedImage, "image/compressed",
+                                                         qos_profile_sensor_data)
+        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", image_qos)
+        self.poses: list = []
+        self.markers: list = []
+        self.diagnostics: list = []
+        self._lock = threading.Lock()
+        self.node.create_subscription(HumanPoseArray, "humans/poses",
+                                      lambda m: self._keep(self.poses, m), reliable)
+        from visualization_msgs.msg import MarkerArray
+
+        self.node.create_subscription(MarkerArray, "humans/markers",
+                                      lambda m: self._keep(self.markers, m), reliable)
+        # /diagnostics is shared by every node: keep only this namespace's reports.
+        self.node.create_subscription(
+            DiagnosticArray, "/diagnostics", lambda m: self._keep(self.diagnostics, m)
+            if m.status and m.status[0].name.startswith(f"/{namespace}/") else None, reliable)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self._thread = threading.Thread(target=self.executor.spin, daemon=True)
+        self._thread.start()
+
+    def _keep(self, store: list, msg: object) -> None:
+        with self._lock:
+            store.append(msg)
+
+    def wait_connected(self, timeout: float = 90.0) -> None:
+        """Until the pose node subscribes to the image topics and publishes poses."""
+        deadline = time.monotonic() + timeout
+        while (self.image_pub.get_subscription_count() + self.compressed_pub
+               .get_subscription_count() == 0 or self.info_pub.get_subscription_count() == 0
+               or self.node.count_publishers("humans/poses") == 0):
+            if time.monotonic() > deadline:
+                pytest.fail("the pose node never connected to the probe")
+            time.sleep(0.05)
+        time.sleep(0.5)  # the reverse direction of discovery (poses -> probe) settles too
+
+    def poses_with_stamp(self, stamp_ns: int) -> list:
+        """Received HumanPoseArrays stamped exactly ``stamp_ns``."""
+        with self._lock:
+            return [m for m in self.poses
+                    if m.header.stamp.sec * 10**9 + m.header.stamp.nanosec == stamp_ns]
+
+    def wait_for_poses(self, stamp_ns: int, timeout: float = 90.0):  # noqa: ANN201
+        """The HumanPoseArray for the frame stamped ``stamp_ns`` (fails on timeout)."""
+        deadline = time.monotonic() + timeout
+        while not self.poses_with_stamp(stamp_ns):
+            if time.monotonic() > deadline:
+                pytest.fail(f"no humans/poses for the frame stamped {stamp_ns} within "
+                            f"{timeout} s")
+            time.sleep(0.05)
+        return self.poses_with_stamp(stamp_ns)[0]
+
+    def mark(self) -> int:
+        """A bookmark in the /diagnostics reports received so far (take it before sending)."""
+        with self._lock:
+            return len(self.diagnostics)
+
+    def diagnostics_since(self, mark: int, settle: float = 0.8,
+                          timeout: float = 30.0) -> dict[str, str]:
+        """Key-values of the newest /diagnostics report after ``settle`` seconds, with
+        "level" and "message" merged over every report since ``mark``."""
+        time.sleep(settle)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                seen = self.diagnostics[mark:]
+            if seen:
+                break
+            if time.monotonic() > deadline:
+                pytest.fail("no /diagnostics report")
+            time.sleep(0.1)
+        status = seen[-1].status[0]
+        values = {kv.key: kv.value for kv in status.values}
+        values["level"] = str(max(int.from_bytes(s.status[0].level, "little")
+                                  if isinstance(s.status[0].level, bytes)
+                                  else int(s.status[0].level) for s in seen))
+        values["message"] = " | ".join(s.status[0].message for s in seen)
+        return values
+
+    def close(self) -> None:
+        """Stop the executor and leave the context."""
+        self.executor.shutdown()
+        self.node.destroy_node()
+        self.context.try_shutdown()

@@ -1,0 +1,290 @@
+"""The pose node survives bad input: each bad frame is dropped with a clear, throttled log line
+and a diagnostics warning, and the next good frame is served as if nothing happened.
+
+The node runs in its own process (real DDS on loopback); the test process feeds it through
+an rclpy probe node. Every case ends by sending a good synthetic frame and waiting for its
+poses, which is what "keeps serving" means.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from node_harness import NodeProcess, RosProbe, ros_environment
+
+# Few fitting steps: these tests are about the node's behaviour, not the fit's accuracy.
+FAST = {"autostart": True, "fit_iterations": 5, "tracking_iterations": 3,
+        "diagnostics_period": 0.3, "cpu_threads": 1}
+# Reliable image delivery (the image_reliability override): a 48 MB best-effort message is
+# lost in fragments over loopback before the node could refuse it.
+RELIABLE = dict(FAST, image_reliability="reliable")
+WIDTH, HEIGHT = 320, 240
+
+_stamps = iter(range(1_000, 10**9))
+
+
+def next_stamp() -> int:
+    """A stamp (ns) no other frame of this run uses."""
+    return 1_800_000_000 * 10**9 + next(_stamps) * 10**6
+
+
+def ros_time(stamp_ns: int):  # noqa: ANN201 - builtin_interfaces/Time
+    from builtin_interfaces.msg import Time
+
+    return Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
+
+
+@pytest.fixture(scope="module")
+def scene():  # noqa: ANN201 - a synth Scene
+    """A small synthetic frame with one person in it."""
+    from nbf_ros.synth.mesh import BodyMesh
+    from nbf_ros.synth.scenes import SceneConfig, render_scene
+
+    cfg = SceneConfig(height=HEIGHT, width=WIDTH, extra_people=0, occluder_probability=0.0,
+                      subject_height=(0.7, 0.8), focal=(1.0, 1.2))
+    return render_scene(BodyMesh.default(), 5, cfg)
+
+
+def camera_info(K: np.ndarray, stamp_ns: int, width: int = WIDTH, height: int = HEIGHT):  # noqa: ANN201
+    from sensor_msgs.msg import CameraInfo
+
+    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
+    msg.header.stamp = ros_time(stamp_ns)
+    msg.header.frame_id = "camera_optical_frame"
+    msg.k = [float(v) for v in np.asarray(K, dtype=np.float64).reshape(9)]
+    msg.d = [0.0] * 5
+    return msg
+
+
+def image(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", step: int | None = None,
+          data: bytes | None = None, width: int | None = None, height: int | None = None):  # noqa: ANN201
+    from sensor_msgs.msg import Image
+
+    h, w = rgb.shape[:2]
+    msg = Image(height=h if height is None else height, width=w if width is None else width,
+                encoding=encoding, is_bigendian=0, step=3 * w if step is None else step,
+                data=rgb.tobytes() if data is None else data)
+    msg.header.stamp = ros_time(stamp_ns)
+    msg.header.frame_id = "camera_optical_frame"
+    return msg
+
+
+def send_good_frame(probe: RosProbe, scene) -> int:  # noqa: ANN001
+    """Publish camera_info and the scene image; the stamp they carry."""
+    stamp = next_stamp()
+    probe.info_pub.publish(camera_info(scene.K, stamp))
+    time.sleep(0.05)
+    probe.image_pub.publish(image(scene.image, stamp))
+    return stamp
+
+
+def assert_still_serving(probe: RosProbe, node: NodeProcess, scene) -> None:  # noqa: ANN001
+    """The node is alive and answers a good frame with its poses."""
+    assert node.process.poll() is None, node.log_text()
+    stamp = send_good_frame(probe, scene)
+    poses = probe.wait_for_poses(stamp)
+    assert poses.header.frame_id == "camera_optical_frame"
+
+
+def assert_rejected(probe: RosProbe, node: NodeProcess, scene, mark: int, stamp: int,  # noqa: ANN001
+                    reason: str, says: str) -> None:
+    """The frame stamped ``stamp`` got no poses, diagnostics (since ``mark``) warned with
+    ``reason``, the log explains it (``says``), and the node still serves good frames."""
+    diagnostics = probe.diagnostics_since(mark)
+    assert int(diagnostics["level"]) >= 1, diagnostics  # WARN
+    assert reason in diagnostics["message"] and says in diagnostics["message"], diagnostics
+    assert int(diagnostics[f"rejected: {reason}"]) >= 1, diagnostics
+    assert says in node.log_text()
+    assert_still_serving(probe, node, scene)
+    assert not probe.poses_with_stamp(stamp)
+
+
+@pytest.fixture(scope="module")
+def served(rclpy_module, tmp_path_factory: pytest.TempPathFactory, scene  # noqa: ANN001
+           ) -> Iterator[tuple[RosProbe, NodeProcess]]:
+    """A running node that has already served one good frame, and the probe feeding it."""
+    workdir = tmp_path_factory.mktemp("node_input")
+    node = NodeProcess(RELIABLE, workdir, ros_environment(workdir), "input")
+    probe = RosProbe(rclpy_module, "input", reliable_images=True)
+    try:
+        probe.wait_connected()
+        assert_still_serving(probe, node, scene)
+        yield probe, node
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(240)
+class TestBadImages:
+    def test_unsupported_encoding_is_dropped(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        probe.image_pub.publish(image(scene.image, stamp, encoding="yuv422"))
+        assert_rejected(probe, node, scene, mark, stamp, "bad image", "unsupported image encoding")
+
+    def test_data_length_not_matching_step_times_height_is_dropped(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        probe.image_pub.publish(image(scene.image, stamp, data=scene.image.tobytes()[:-7]))
+        assert_rejected(probe, node, scene, mark, stamp, "bad image", "expected step x height")
+
+    def test_step_smaller_than_a_row_is_dropped(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        probe.image_pub.publish(image(scene.image, stamp, step=WIDTH * 3 - 3))
+        assert_rejected(probe, node, scene, mark, stamp, "bad image", "is smaller than one row")
+
+    def test_zero_size_image_is_dropped(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        probe.image_pub.publish(image(scene.image, stamp, width=0, height=0, step=0, data=b""))
+        assert_rejected(probe, node, scene, mark, stamp, "bad image", "0 x 0")
+
+    def test_huge_image_is_refused_before_decoding(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        huge = np.zeros((6000, 8000, 1), dtype=np.uint8)  # 48 MB of mono8
+        probe.image_pub.publish(image(huge, stamp, encoding="mono8", step=8000))
+        assert_rejected(probe, node, scene, mark, stamp, "bad image", "8000 x 6000")
+
+
+@pytest.mark.timeout(240)
+class TestBadCameraInfo:
+    @pytest.mark.parametrize("focal", [0.0, math.nan], ids=["zero", "nan"])
+    def test_unusable_focal_length_drops_frames_until_a_valid_one(
+            self, served, scene, focal: float) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        K = scene.K.copy()
+        K[0, 0] = K[1, 1] = focal
+        probe.info_pub.publish(camera_info(K, stamp))
+        time.sleep(0.2)
+        probe.image_pub.publish(image(scene.image, stamp))
+        assert_rejected(probe, node, scene, mark, stamp, "camera_info", "invalid camera_info")
+
+    def test_camera_info_for_another_size_drops_the_frame(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        mark, stamp = probe.mark(), next_stamp()
+        probe.info_pub.publish(camera_info(scene.K, stamp, width=640, height=480))
+        time.sleep(0.2)
+        probe.image_pub.publish(image(scene.image, stamp))
+        assert_rejected(probe, node, scene, mark, stamp, "camera_info size", "640 x 480")
+
+
+@pytest.mark.timeout(240)
+class TestLoad:
+    def test_a_burst_of_1000_frames_in_a_second_is_dropped_not_queued(
+            self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        small = np.asarray(scene.image[::4, ::4])
+        rss_before = node.rss_mb()
+        mark, first = probe.mark(), next_stamp()
+        start = time.monotonic()
+        for i in range(1000):
+            probe.image_pub.publish(image(small, first + i))  # no camera_info for this size
+            time.sleep(max(0.0, start + (i + 1) / 1000 - time.monotonic()))
+        diagnostics = probe.diagnostics_since(mark, settle=1.5)
+        received = int(diagnostics["frames received"])
+        handled = int(diagnostics["frames rejected"]) + int(diagnostics["frames published"])
+        dropped = int(diagnostics["frames dropped (busy)"])
+        assert dropped > 0, diagnostics
+        # Every frame either reached the worker or was dropped: nothing waits in a queue.
+        assert received - dropped - handled <= 1, diagnostics
+        assert node.rss_mb() - rss_before < 100
+        assert_still_serving(probe, node, scene)
+
+    def test_repeated_warnings_are_throttled_in_the_log(self, served, scene) -> None:  # noqa: ANN001
+        probe, node = served
+        marker = "unsupported image encoding 'bayer_rggb16'"
+        mark = probe.mark()
+        for _ in range(20):
+            probe.image_pub.publish(image(scene.image, next_stamp(), encoding="bayer_rggb16"))
+            time.sleep(0.02)
+        diagnostics = probe.diagnostics_since(mark)
+        assert marker in diagnostics["message"]
+        assert 1 <= node.log_text().count(marker) <= 2  # log_throttle is 5 s
+        assert_still_serving(probe, node, scene)
+
+
+@pytest.mark.timeout(240)
+def test_image_before_any_camera_info_waits_for_intrinsics(
+        rclpy_module, tmp_path: Path, scene) -> None:  # noqa: ANN001
+    node = NodeProcess(FAST, tmp_path, ros_environment(tmp_path), "fresh")
+    probe = RosProbe(rclpy_module, "fresh")
+    try:
+        probe.wait_connected()
+        mark, stamp = probe.mark(), next_stamp()
+        probe.image_pub.publish(image(scene.image, stamp))
+        assert_rejected(probe, node, scene, mark, stamp, "camera_info",
+                        "no camera_info received yet")
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(240)
+def test_corrupt_compressed_image_is_dropped(rclpy_module, tmp_path: Path, scene) -> None:  # noqa: ANN001
+    from sensor_msgs.msg import CompressedImage
+
+    from nbf_ros.io.image_codec import encode_compressed
+
+    node = NodeProcess(dict(FAST, image_transport="compressed"), tmp_path,
+                       ros_environment(tmp_path), "compressed")
+    probe = RosProbe(rclpy_module, "compressed")
+    try:
+        probe.wait_connected()
+        jpeg = encode_compressed(scene.image, "jpeg")
+        mark, bad = probe.mark(), next_stamp()
+        probe.info_pub.publish(camera_info(scene.K, bad))
+        msg = CompressedImage(format="jpeg", data=jpeg[: len(jpeg) // 3] + b"\x00" * 64)
+        msg.header.stamp = ros_time(bad)
+        probe.compressed_pub.publish(msg)
+        diagnostics = probe.diagnostics_since(mark)
+        assert "bad image" in diagnostics["message"], diagnostics
+        good = next_stamp()
+        probe.info_pub.publish(camera_info(scene.K, good))
+        msg = CompressedImage(format="jpeg", data=jpeg)
+        msg.header.stamp = ros_time(good)
+        probe.compressed_pub.publish(msg)
+        assert probe.wait_for_poses(good).header.frame_id == ""  # CompressedImage header as sent
+        assert not probe.poses_with_stamp(bad)
+        assert node.process.poll() is None
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(240)
+def test_non_finite_fit_drops_the_person_not_the_node(
+        rclpy_module, tmp_path: Path, scene) -> None:  # noqa: ANN001
+    from nbf_ros.vision.weights import DEFAULT_MODEL, resolve_model_path
+
+    # A model whose kernel features are NaN: detection and regression still work, every
+    # fit turns to NaN.
+    data = torch.load(resolve_model_path(DEFAULT_MODEL), map_location="cpu", weights_only=True)
+    data["kernel_features"] = torch.full_like(data["kernel_features"], math.nan)
+    broken = tmp_path / "nan_model.pt"
+    torch.save(data, broken)
+    node = NodeProcess(dict(FAST, model=str(broken)), tmp_path, ros_environment(tmp_path),
+                       "nanfit")
+    probe = RosProbe(rclpy_module, "nanfit")
+    try:
+        probe.wait_connected()
+        mark = probe.mark()
+        stamp = send_good_frame(probe, scene)
+        poses = probe.wait_for_poses(stamp)
+        assert len(poses.humans) == 0
+        diagnostics = probe.diagnostics_since(mark)
+        assert int(diagnostics["non-finite fits dropped"]) >= 1, diagnostics
+        assert "NaN or infinite" in node.log_text()
+        assert node.process.poll() is None
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()
