@@ -62,4 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the imported module, so verbs raise the same UsageError class that main()
+    # catches (under `python -m` this file is also `__main__`, a second copy).
+    from nbf_ros.cli import main as _main
+
+    sys.exit(_main())

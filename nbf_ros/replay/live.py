@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,11 @@ def _fail(what: str, log: Path) -> ReplayError:
 def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
              rate: float = 1.0, image_topic: str = "/camera/image_raw",
              camera_info_topic: str = "/camera/camera_info", idle: float = 10.0,
-             progress: bool = True, domain_id: int | None = None) -> LiveRun:
-    """Play ``bag`` (``frames`` images) into a fresh node; what it published is recorded."""
+             progress: bool = True, domain_id: int | None = None, loop: int = 1,
+             on_tick: Callable[[subprocess.Popen[bytes]], None] | None = None) -> LiveRun:
+    """Play ``bag`` (``frames`` images, ``loop`` times) into a fresh node; what it published
+    is recorded. ``on_tick`` is called with the node's process about ten times a second
+    while the bag plays (e.g. to sample its memory)."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = replay_environment(workdir, domain_id)
     params_file = write_params(workdir / "node_params.yaml", dict(params, autostart=True))
@@ -116,15 +120,17 @@ def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
             time.sleep(0.05)
         player = _start(["nbf_ros.ros.bag_player", str(bag), "--rate", str(rate),
                          "--wait-subscribers", "1", "--wait-timeout", "180",
-                         "--start-delay", "1.0", "--log", str(sent),
+                         "--start-delay", "1.0", "--log", str(sent), "--loop", str(loop),
                          "--image-topic", image_topic,
                          "--camera-info-topic", camera_info_topic], logs["player"], env)
-        with tqdm(total=frames, desc="replay", unit="frame", disable=not progress) as bar:
+        with tqdm(total=frames * loop, desc="replay", unit="frame", disable=not progress) as bar:
             while player.poll() is None:
                 if node.poll() is not None:
                     raise _fail("the pose node stopped during the replay", logs["node"])
                 count = _count_lines(sent)
                 bar.update(count - bar.n)
+                if on_tick is not None and count:
+                    on_tick(node)
                 time.sleep(0.1)
             bar.update(_count_lines(sent) - bar.n)
         if player.returncode != 0:

@@ -50,14 +50,16 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--start-delay", type=float, default=0.0,
                         help="seconds to wait after the subscribers are there")
     parser.add_argument("--log", type=Path, help="JSON lines: bag stamp -> sent stamp")
+    parser.add_argument("--loop", type=int, default=1, metavar="N",
+                        help="play the bag N times back to back, one frame period apart")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Play the bag once; 0 when every frame was sent, 2 on a usage error, 3 on timeout."""
     args = _arguments(argv)
-    if not args.rate > 0:
-        print("bag_player: --rate must be positive", file=sys.stderr)
+    if not args.rate > 0 or args.loop < 1:
+        print("bag_player: --rate must be positive and --loop at least 1", file=sys.stderr)
         return 2
     try:
         topics = list_topics(args.bag)
@@ -91,35 +93,43 @@ def main(argv: list[str] | None = None) -> int:
         sent = 0
         start_wall = start_bag = None
         pending_info: CameraInfo | None = None
-        for topic, msgtype, bag_ns, raw in read_raw(args.bag, [args.image_topic,
-                                                               args.camera_info_topic]):
-            if stop.is_set():
-                break
-            msg = deserialize_message(raw, _TYPES[msgtype])
-            if topic == args.camera_info_topic:
-                if pending_info is None:
-                    # The first intrinsics go out ahead, so the first image finds them.
-                    info_pub.publish(msg)
-                    time.sleep(0.2)
-                pending_info = msg  # sent again with each image, under its stamp
-                continue
-            if start_wall is None:
-                start_wall, start_bag = time.monotonic(), bag_ns
-            wait = start_wall + (bag_ns - start_bag) / 1e9 / args.rate - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            bag_stamp = Time.from_msg(msg.header.stamp).nanoseconds
-            if not args.no_restamp:
-                msg.header.stamp = Time(nanoseconds=time.time_ns()).to_msg()
-            if pending_info is not None:
-                pending_info.header.stamp = msg.header.stamp
-                info_pub.publish(pending_info)
-            image_pub.publish(msg)
-            sent += 1
-            if log:
-                log.write(json.dumps({"bag_stamp_ns": bag_stamp, "stamp_ns":
-                                      Time.from_msg(msg.header.stamp).nanoseconds}) + "\n")
-                log.flush()
+        offset = 0  # bag time added by earlier loops, ns
+        for _ in range(args.loop):
+            last_bag = None
+            for topic, msgtype, bag_ns, raw in read_raw(args.bag, [args.image_topic,
+                                                                   args.camera_info_topic]):
+                if stop.is_set():
+                    break
+                msg = deserialize_message(raw, _TYPES[msgtype])
+                if topic == args.camera_info_topic:
+                    if pending_info is None:
+                        # The first intrinsics go out ahead, so the first image finds them.
+                        info_pub.publish(msg)
+                        time.sleep(0.2)
+                    pending_info = msg  # sent again with each image, under its stamp
+                    continue
+                if start_wall is None:
+                    start_wall, start_bag = time.monotonic(), bag_ns
+                period = bag_ns - last_bag if last_bag is not None else 0
+                last_bag = bag_ns
+                wait = (start_wall + (bag_ns + offset - start_bag) / 1e9 / args.rate
+                        - time.monotonic())
+                if wait > 0:
+                    time.sleep(wait)
+                bag_stamp = Time.from_msg(msg.header.stamp).nanoseconds
+                if not args.no_restamp:
+                    msg.header.stamp = Time(nanoseconds=time.time_ns()).to_msg()
+                if pending_info is not None:
+                    pending_info.header.stamp = msg.header.stamp
+                    info_pub.publish(pending_info)
+                image_pub.publish(msg)
+                sent += 1
+                if log:
+                    log.write(json.dumps({"bag_stamp_ns": bag_stamp, "stamp_ns":
+                                          Time.from_msg(msg.header.stamp).nanoseconds}) + "\n")
+                    log.flush()
+            if last_bag is not None and start_bag is not None:
+                offset += last_bag - start_bag + period  # the next loop follows on
         if log:
             log.close()
         node.destroy_node()

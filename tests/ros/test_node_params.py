@@ -51,3 +51,9 @@ def test_descriptors_carry_ranges_and_descriptions(params) -> None:  # noqa: ANN
     assert by_name["detection_threshold"].floating_point_range[0].from_value == 0.01
     assert "read on configure" in by_name["model"].description
     assert all(d.description for d in by_name.values())
+
+
+def test_readme_documents_every_parameter(params, repo_root: Path) -> None:  # noqa: ANN001
+    readme = (repo_root / "README.md").read_text()
+    missing = [s.name for s in params.PARAMS if f"| `{s.name}` |" not in readme]
+    assert not missing
