@@ -10,7 +10,12 @@ from typing import Any
 
 from nbf_ros.cli import UsageError
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["DEMO_PARAMS", "add_arguments", "run"]
+
+# What the demo changes from config/pose.yaml: the debug image for its picture, and a fitting
+# time budget so that a CPU-only machine answers a few frames a second instead of one every
+# second or two (bench/results/node_cpu.md measures both). --param overrides these too.
+DEMO_PARAMS = {"publish_debug_image": True, "fit_time_budget_ms": 100.0}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=7, help="synthetic sequence seed")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed (default 1)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                        help="node parameter override (YAML value), e.g. fit_iterations=40")
+                        help="node parameter over config/pose.yaml (YAML value), e.g. "
+                             "fit_iterations=40; the demo already sets "
+                             + ", ".join(f"{k}={v}" for k, v in DEMO_PARAMS.items()))
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -73,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty folder; pick another --out")
     params = _node_defaults()
-    params.update(publish_debug_image=True)
+    params.update(DEMO_PARAMS)
     params.update(_overrides(args.param))
     out.mkdir(parents=True, exist_ok=True)
     bag = args.bag
