@@ -50,11 +50,11 @@ def measure(name: str, overrides: dict, bag: Path, frames: int, loops: int, work
     """One fresh node under the looped stream; its figures."""
     from nbf_ros.io.bag_reader import read_messages
     from nbf_ros.io.convert import stamp_to_ns
-    from nbf_ros.replay.command import _node_defaults
+    from nbf_ros.node_settings import default_settings
     from nbf_ros.replay.live import run_live
     from nbf_ros.replay.summary import summarize
 
-    params = dict(_node_defaults(), **overrides)
+    params = dict(default_settings(), **overrides)
     samples: list[tuple[float, float]] = []
     start = [0.0]
 

@@ -16,6 +16,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("nbf_ros.info", "print versions, ROS and message status, CUDA and model folders"),
     "synth": ("nbf_ros.synth.command", "write synthetic scenes (dataset) or a synthetic video bag"),
     "train": ("nbf_ros.train.command", "train the feature network from a YAML config"),
+    "eval": ("nbf_ros.eval.command", "evaluate the pose node on bags: accuracy against ground "
+             "truth, latency (offline or live)"),
     "demo": ("nbf_ros.replay.command", "run the pose node on a synthetic bag played live; "
              "summary and picture"),
 }

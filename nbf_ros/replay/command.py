@@ -10,7 +10,7 @@ from typing import Any
 
 from nbf_ros.cli import UsageError
 
-__all__ = ["DEMO_PARAMS", "add_arguments", "run"]
+__all__ = ["DEMO_PARAMS", "add_arguments", "node_parameters", "run"]
 
 # What the demo changes from config/pose.yaml: the debug image for its picture, and a fitting
 # time budget so that a CPU-only machine answers a few frames a second instead of one every
@@ -38,35 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
-def _overrides(items: list[str]) -> dict[str, Any]:
-    """NAME=VALUE pairs as parameters, each checked against the node's parameter table."""
-    import yaml
+def node_parameters(items: list[str], base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """config/pose.yaml's parameters, changed by ``base``, then by the --param overrides
+    (UsageError if bad)."""
+    from nbf_ros.node_settings import default_settings, parse_overrides
 
-    from nbf_ros.ros.params import PARAMS, check_value
-
-    specs = {spec.name: spec for spec in PARAMS}
-    out: dict[str, Any] = {}
-    for item in items:
-        name, sep, text = item.partition("=")
-        if not sep or name not in specs:
-            raise UsageError(f"--param {item!r}: expected NAME=VALUE with NAME one of "
-                             f"{', '.join(sorted(specs))}")
-        value = yaml.safe_load(text)
-        problem = check_value(specs[name], value)
-        if problem:
-            raise UsageError(f"--param {item!r}: {problem}")
-        out[name] = float(value) if isinstance(specs[name].default, float) else value
-    return out
-
-
-def _node_defaults() -> dict[str, Any]:
-    """The shipped config/pose.yaml parameters."""
-    import yaml
-
-    from nbf_ros.paths import find_config_file
-
-    with find_config_file("pose.yaml").open() as f:
-        return dict(yaml.safe_load(f)["/**"]["ros__parameters"])
+    try:
+        return dict(default_settings(), **(base or {}), **parse_overrides(items))
+    except ValueError as exc:
+        raise UsageError(f"--param {exc}") from exc
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty folder; pick another --out")
-    params = _node_defaults()
-    params.update(DEMO_PARAMS)
-    params.update(_overrides(args.param))
+    params = node_parameters(args.param, DEMO_PARAMS)
     out.mkdir(parents=True, exist_ok=True)
     bag = args.bag
     if bag is None:

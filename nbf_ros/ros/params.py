@@ -1,15 +1,7 @@
-"""The pose node's parameters: one table gives each its default, type, range and description.
-
-`config/pose.yaml` lists the same names and defaults (a test keeps them equal). Parameters
-marked ``live`` may change while the node is active; the others are read on configure, so
-changing them on an active node is refused with the reason.
-"""
+"""The pose node's parameter descriptors (rclpy), made from the parameter table in
+nbf_ros/node_settings.py."""
 
 from __future__ import annotations
-
-import math
-from dataclasses import dataclass
-from typing import Any
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -18,73 +10,10 @@ from rcl_interfaces.msg import (
     ParameterType,
 )
 
+from nbf_ros.node_settings import PARAMS, ParamSpec, check_value
+
 __all__ = ["PARAMS", "ParamSpec", "check_value", "descriptor"]
 
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One node parameter."""
-
-    name: str
-    default: Any
-    description: str
-    low: float | None = None  # inclusive range of numbers
-    high: float | None = None
-    choices: tuple[str, ...] = ()  # allowed strings (empty: any)
-    live: bool = False  # may change while active
-
-
-PARAMS: tuple[ParamSpec, ...] = (
-    # Model and engine (read on configure).
-    ParamSpec("model", "nbf_anny_net.pt",
-              "feature network file: a path, or a file name in the package's models/ folder"),
-    ParamSpec("engine", "torch", "inference engine of the feature network", choices=("torch",)),
-    ParamSpec("device", "auto", "torch device: auto (CUDA when present), cpu, cuda or cuda:N"),
-    ParamSpec("cpu_threads", 0, "torch CPU threads (0: torch's default)", 0, 256),
-    # Input (read on configure).
-    ParamSpec("image_transport", "raw",
-              "raw: subscribe to sensor_msgs/Image on 'image'; compressed: to "
-              "sensor_msgs/CompressedImage on 'image/compressed'", choices=("raw", "compressed")),
-    ParamSpec("image_reliability", "best_effort",
-              "QoS reliability of the image and camera_info subscriptions (sensor data: "
-              "best_effort)", choices=("best_effort", "reliable")),
-    ParamSpec("image_queue_depth", 1, "QoS history depth of the image subscription", 1, 100),
-    ParamSpec("max_image_pixels", 20_000_000,
-              "images with more pixels than this are refused (width x height)", 1, 10**9),
-    # Detection, fitting and tracking (live).
-    ParamSpec("max_people", 8, "most people estimated per frame", 1, 32, live=True),
-    ParamSpec("detection_threshold", 0.3, "person-centre score needed to report a person",
-              0.01, 0.99, live=True),
-    ParamSpec("visibility_threshold", 0.5,
-              "joint_visibility below this marks a joint JOINT_OCCLUDED", 0.0, 1.0, live=True),
-    ParamSpec("fit_iterations", 120, "optimiser steps for a new person (cold start)", 1, 1000,
-              live=True),
-    ParamSpec("tracking_iterations", 20,
-              "optimiser steps for a tracked person (warm start from its last frame)", 1, 1000,
-              live=True),
-    ParamSpec("fit_time_budget_ms", 0.0,
-              "stop fitting a frame after this many milliseconds (0: no limit)", 0.0, 10_000.0,
-              live=True),
-    ParamSpec("warm_start", True, "start tracked people's fits from their previous frame",
-              live=True),
-    ParamSpec("track_timeout", 1.0, "seconds (image time) before an unseen track ends",
-              0.01, 60.0, live=True),
-    ParamSpec("track_min_iou", 0.2, "box overlap needed to continue a track", 0.01, 0.99,
-              live=True),
-    # Output (live).
-    ParamSpec("publish_markers", True, "publish humans/markers for RViz", live=True),
-    ParamSpec("publish_mesh", False, "add each person's body mesh to the markers", live=True),
-    ParamSpec("publish_debug_image", False,
-              "publish humans/debug_image: skeletons and occlusion over the input", live=True),
-    ParamSpec("marker_lifetime", 0.5, "seconds before a marker that is not renewed vanishes",
-              0.0, 60.0, live=True),
-    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics reports", 0.1, 60.0),
-    ParamSpec("log_throttle", 5.0, "seconds between repeats of one bad-input warning",
-              0.0, 3600.0, live=True),
-    ParamSpec("autostart", False,
-              "configure and activate at start-up (the launch file drives the lifecycle "
-              "itself and leaves this off)"),
-)
 
 _TYPES = {bool: ParameterType.PARAMETER_BOOL, int: ParameterType.PARAMETER_INTEGER,
           float: ParameterType.PARAMETER_DOUBLE, str: ParameterType.PARAMETER_STRING}
@@ -108,20 +37,3 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
         desc.floating_point_range = [FloatingPointRange(from_value=float(spec.low),
                                                         to_value=float(spec.high), step=0.0)]
     return desc
-
-
-def check_value(spec: ParamSpec, value: Any) -> str | None:
-    """Why ``value`` is not acceptable for ``spec`` (None when it is)."""
-    expected = type(spec.default)
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        value = float(value)
-    if type(value) is not expected:
-        return f"{spec.name} must be a {expected.__name__}, got {value!r}"
-    if spec.choices and value not in spec.choices:
-        return f"{spec.name} must be one of {', '.join(spec.choices)}; got {value!r}"
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{spec.name} must be finite, got {value}"
-    if spec.low is not None and not isinstance(value, (bool, str)) \
-            and not spec.low <= value <= spec.high:
-        return f"{spec.name} must be in [{spec.low}, {spec.high}], got {value}"
-    return None

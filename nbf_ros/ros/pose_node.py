@@ -29,7 +29,6 @@ import re
 import threading
 import time
 import traceback
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -57,12 +56,16 @@ from nbf_ros.ros.messages import human_pose_array, rgb_image
 from nbf_ros.ros.params import PARAMS, check_value, descriptor
 from nbf_ros.stream.slot import LatestSlot
 
-__all__ = ["FrameRejected", "PoseNode", "main"]
+__all__ = ["FrameRejected", "ParameterError", "PoseNode", "main"]
 
 POSE_QOS = QoSProfile(reliability=ReliabilityPolicy.RELIABLE,
                       durability=DurabilityPolicy.VOLATILE,
                       history=HistoryPolicy.KEEP_LAST, depth=10)
 _SPECS = {spec.name: spec for spec in PARAMS}
+
+
+class ParameterError(ValueError):
+    """A start-up parameter value the node cannot run with."""
 
 
 class FrameRejected(Exception):
@@ -81,6 +84,10 @@ class PoseNode(LifecycleNode):
         for spec in PARAMS:
             self.declare_parameter(spec.name, spec.default, descriptor(spec))
         self._settings = {spec.name: self.get_parameter(spec.name).value for spec in PARAMS}
+        # rclpy checks types and ranges of a parameters file, not choices such as engine.
+        problems = [p for s in PARAMS if (p := check_value(s, self._settings[s.name]))]
+        if problems:
+            raise ParameterError("; ".join(problems))
         self.add_on_set_parameters_callback(self._check_parameters)
         self.add_post_set_parameters_callback(self._apply_parameters)
         self._active = False
@@ -130,23 +137,10 @@ class PoseNode(LifecycleNode):
 
     def _apply_live(self) -> None:
         """Push the live settings into the pipeline and tracker (when configured)."""
-        s, pipe = self._settings, self._pipeline
-        if pipe is None:
-            return
-        from nbf_ros.fitting.tracking import TrackerConfig
+        if self._pipeline is not None:
+            from nbf_ros.node_settings import apply_live_settings
 
-        pipe.config.max_people = s["max_people"]
-        pipe.config.detection_threshold = s["detection_threshold"]
-        pipe.config.visibility_threshold = s["visibility_threshold"]
-        budget = s["fit_time_budget_ms"] or None
-        cold = s["fit_iterations"]
-        pipe.fit_config = replace(pipe.fit_config, iterations=cold, time_budget_ms=budget,
-                                  root_iterations=min(pipe.fit_config.root_iterations, cold))
-        pipe.tracking_config = replace(pipe.tracking_config, time_budget_ms=budget,
-                                       iterations=s["tracking_iterations"])
-        self._tracker.config = TrackerConfig(timeout=s["track_timeout"],
-                                             min_iou=s["track_min_iou"],
-                                             warm_start=s["warm_start"])
+            apply_live_settings(self._pipeline, self._tracker, self._settings)
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -156,14 +150,11 @@ class PoseNode(LifecycleNode):
         try:
             import torch
 
-            from nbf_ros.fitting.tracking import Tracker
-            from nbf_ros.pipeline import PipelineConfig, PosePipeline
+            from nbf_ros.node_settings import build_pipeline
 
             if s["cpu_threads"]:
                 torch.set_num_threads(s["cpu_threads"])
-            self._pipeline = PosePipeline(PipelineConfig(model=s["model"], device=s["device"]))
-            self._tracker = Tracker()
-            self._apply_live()
+            self._pipeline, self._tracker = build_pipeline(s)
         except Exception as exc:  # noqa: BLE001 - any load failure leaves the node unconfigured
             self.get_logger().error(f"configure failed: cannot load model {s['model']!r} on "
                                     f"device {s['device']!r}: {exc}")
@@ -402,7 +393,8 @@ def main(args: list[str] | None = None) -> int:
         with rclpy.init(args=args):
             try:
                 node = PoseNode()
-            except (InvalidParameterValueException, InvalidParameterTypeException) as exc:
+            except (InvalidParameterValueException, InvalidParameterTypeException,
+                    ParameterError) as exc:
                 # A bad value in the parameters file: one clear line, not a traceback.
                 print(f"nbf_pose: bad parameter: {exc}", flush=True)
                 return 2

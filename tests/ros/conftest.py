@@ -59,3 +59,15 @@ def ros_env(tmp_path: Path) -> dict[str, str]:
     """ros_environment() for one test."""
     return ros_environment(tmp_path)
 
+
+@pytest.fixture(scope="session")
+def scene():  # noqa: ANN201 - a synth Scene
+    """A small synthetic frame with one person in it."""
+    from node_harness import HEIGHT, WIDTH
+
+    from nbf_ros.synth.mesh import BodyMesh
+    from nbf_ros.synth.scenes import SceneConfig, render_scene
+
+    cfg = SceneConfig(height=HEIGHT, width=WIDTH, extra_people=0, occluder_probability=0.0,
+                      subject_height=(0.7, 0.8), focal=(1.0, 1.2))
+    return render_scene(BodyMesh.default(), 5, cfg)

@@ -16,72 +16,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from node_harness import NodeProcess, RosProbe, ros_environment
-
-# Few fitting steps: these tests are about the node's behaviour, not the fit's accuracy.
-FAST = {"autostart": True, "fit_iterations": 5, "tracking_iterations": 3,
-        "diagnostics_period": 0.3, "cpu_threads": 1}
-# Reliable image delivery (the image_reliability override): a 48 MB best-effort message is
-# lost in fragments over loopback before the node could refuse it.
-RELIABLE = dict(FAST, image_reliability="reliable")
-WIDTH, HEIGHT = 320, 240
-
-_stamps = iter(range(1_000, 10**9))
-
-
-def next_stamp() -> int:
-    """A stamp (ns) no other frame of this run uses."""
-    return 1_800_000_000 * 10**9 + next(_stamps) * 10**6
-
-
-def ros_time(stamp_ns: int):  # noqa: ANN201 - builtin_interfaces/Time
-    from builtin_interfaces.msg import Time
-
-    return Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9)
-
-
-@pytest.fixture(scope="module")
-def scene():  # noqa: ANN201 - a synth Scene
-    """A small synthetic frame with one person in it."""
-    from nbf_ros.synth.mesh import BodyMesh
-    from nbf_ros.synth.scenes import SceneConfig, render_scene
-
-    cfg = SceneConfig(height=HEIGHT, width=WIDTH, extra_people=0, occluder_probability=0.0,
-                      subject_height=(0.7, 0.8), focal=(1.0, 1.2))
-    return render_scene(BodyMesh.default(), 5, cfg)
-
-
-def camera_info(K: np.ndarray, stamp_ns: int, width: int = WIDTH, height: int = HEIGHT):  # noqa: ANN201
-    from sensor_msgs.msg import CameraInfo
-
-    msg = CameraInfo(width=width, height=height, distortion_model="plumb_bob")
-    msg.header.stamp = ros_time(stamp_ns)
-    msg.header.frame_id = "camera_optical_frame"
-    msg.k = [float(v) for v in np.asarray(K, dtype=np.float64).reshape(9)]
-    msg.d = [0.0] * 5
-    return msg
-
-
-def image(rgb: np.ndarray, stamp_ns: int, encoding: str = "rgb8", step: int | None = None,
-          data: bytes | None = None, width: int | None = None, height: int | None = None):  # noqa: ANN201
-    from sensor_msgs.msg import Image
-
-    h, w = rgb.shape[:2]
-    msg = Image(height=h if height is None else height, width=w if width is None else width,
-                encoding=encoding, is_bigendian=0, step=3 * w if step is None else step,
-                data=rgb.tobytes() if data is None else data)
-    msg.header.stamp = ros_time(stamp_ns)
-    msg.header.frame_id = "camera_optical_frame"
-    return msg
-
-
-def send_good_frame(probe: RosProbe, scene) -> int:  # noqa: ANN001
-    """Publish camera_info and the scene image; the stamp they carry."""
-    stamp = next_stamp()
-    probe.info_pub.publish(camera_info(scene.K, stamp))
-    time.sleep(0.05)
-    probe.image_pub.publish(image(scene.image, stamp))
-    return stamp
+from node_harness import (
+    FAST,
+    RELIABLE,
+    WIDTH,
+    NodeProcess,
+    RosProbe,
+    camera_info,
+    image,
+    next_stamp,
+    ros_environment,
+    ros_time,
+    send_good_frame,
+)
 
 
 def assert_still_serving(probe: RosProbe, node: NodeProcess, scene) -> None:  # noqa: ANN001

@@ -1,0 +1,157 @@
+"""The pose node's parameters without ROS: one table gives each its default, type, range and
+description; the pipeline and tracker are made from their values, so the node, the demo and
+offline evaluation run the very same configuration.
+
+`config/pose.yaml` lists the same names and defaults (a test keeps them equal). Parameters
+marked ``live`` may change while the node is active; the others are read on configure.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import yaml
+
+from nbf_ros.fitting.tracking import Tracker, TrackerConfig
+from nbf_ros.pipeline import PipelineConfig, PosePipeline
+
+__all__ = ["PARAMS", "ParamSpec", "apply_live_settings", "build_pipeline", "check_value",
+           "default_settings", "parse_overrides"]
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One node parameter."""
+
+    name: str
+    default: Any
+    description: str
+    low: float | None = None  # inclusive range of numbers
+    high: float | None = None
+    choices: tuple[str, ...] = ()  # allowed strings (empty: any)
+    live: bool = False  # may change while active
+
+
+PARAMS: tuple[ParamSpec, ...] = (
+    # Model and engine (read on configure).
+    ParamSpec("model", "nbf_anny_net.pt",
+              "feature network file: a path, or a file name in the package's models/ folder"),
+    ParamSpec("engine", "torch", "inference engine of the feature network", choices=("torch",)),
+    ParamSpec("device", "auto", "torch device: auto (CUDA when present), cpu, cuda or cuda:N"),
+    ParamSpec("cpu_threads", 0, "torch CPU threads (0: torch's default)", 0, 256),
+    # Input (read on configure).
+    ParamSpec("image_transport", "raw",
+              "raw: subscribe to sensor_msgs/Image on 'image'; compressed: to "
+              "sensor_msgs/CompressedImage on 'image/compressed'", choices=("raw", "compressed")),
+    ParamSpec("image_reliability", "best_effort",
+              "QoS reliability of the image and camera_info subscriptions (sensor data: "
+              "best_effort)", choices=("best_effort", "reliable")),
+    ParamSpec("image_queue_depth", 1, "QoS history depth of the image subscription", 1, 100),
+    ParamSpec("max_image_pixels", 20_000_000,
+              "images with more pixels than this are refused (width x height)", 1, 10**9),
+    # Detection, fitting and tracking (live).
+    ParamSpec("max_people", 8, "most people estimated per frame", 1, 32, live=True),
+    ParamSpec("detection_threshold", 0.3, "person-centre score needed to report a person",
+              0.01, 0.99, live=True),
+    ParamSpec("visibility_threshold", 0.5,
+              "joint_visibility below this marks a joint JOINT_OCCLUDED", 0.0, 1.0, live=True),
+    ParamSpec("fit_iterations", 120, "optimiser steps for a new person (cold start)", 1, 1000,
+              live=True),
+    ParamSpec("tracking_iterations", 20,
+              "optimiser steps for a tracked person (warm start from its last frame)", 1, 1000,
+              live=True),
+    ParamSpec("fit_time_budget_ms", 0.0,
+              "stop fitting a frame after this many milliseconds (0: no limit)", 0.0, 10_000.0,
+              live=True),
+    ParamSpec("warm_start", True, "start tracked people's fits from their previous frame",
+              live=True),
+    ParamSpec("track_timeout", 1.0, "seconds (image time) before an unseen track ends",
+              0.01, 60.0, live=True),
+    ParamSpec("track_min_iou", 0.2, "box overlap needed to continue a track", 0.01, 0.99,
+              live=True),
+    # Output (live).
+    ParamSpec("publish_markers", True, "publish humans/markers for RViz", live=True),
+    ParamSpec("publish_mesh", False, "add each person's body mesh to the markers", live=True),
+    ParamSpec("publish_debug_image", False,
+              "publish humans/debug_image: skeletons and occlusion over the input", live=True),
+    ParamSpec("marker_lifetime", 0.5, "seconds before a marker that is not renewed vanishes",
+              0.0, 60.0, live=True),
+    ParamSpec("diagnostics_period", 1.0, "seconds between /diagnostics reports", 0.1, 60.0),
+    ParamSpec("log_throttle", 5.0, "seconds between repeats of one bad-input warning",
+              0.0, 3600.0, live=True),
+    ParamSpec("autostart", False,
+              "configure and activate at start-up (the launch file drives the lifecycle "
+              "itself and leaves this off)"),
+)
+
+
+def check_value(spec: ParamSpec, value: Any) -> str | None:
+    """Why ``value`` is not acceptable for ``spec`` (None when it is)."""
+    expected = type(spec.default)
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not expected:
+        return f"{spec.name} must be a {expected.__name__}, got {value!r}"
+    if spec.choices and value not in spec.choices:
+        return f"{spec.name} must be one of {', '.join(spec.choices)}; got {value!r}"
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{spec.name} must be finite, got {value}"
+    if spec.low is not None and not isinstance(value, (bool, str)) \
+            and not spec.low <= value <= spec.high:
+        return f"{spec.name} must be in [{spec.low}, {spec.high}], got {value}"
+    return None
+
+
+def default_settings() -> dict[str, Any]:
+    """The shipped config/pose.yaml parameters."""
+    from nbf_ros.paths import find_config_file
+
+    with find_config_file("pose.yaml").open() as f:
+        return dict(yaml.safe_load(f)["/**"]["ros__parameters"])
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """NAME=VALUE strings (YAML values) as checked parameter values; ValueError with the
+    reason for an unknown name or a bad value."""
+    specs = {spec.name: spec for spec in PARAMS}
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or name not in specs:
+            raise ValueError(f"{item!r}: expected NAME=VALUE with NAME one of "
+                             f"{', '.join(sorted(specs))}")
+        value = yaml.safe_load(text)
+        problem = check_value(specs[name], value)
+        if problem:
+            raise ValueError(f"{item!r}: {problem}")
+        out[name] = float(value) if isinstance(specs[name].default, float) else value
+    return out
+
+
+def build_pipeline(settings: dict[str, Any]) -> tuple[PosePipeline, Tracker]:
+    """A pipeline (model loaded) and an empty tracker for ``settings``."""
+    pipeline = PosePipeline(PipelineConfig(model=settings["model"], device=settings["device"]))
+    tracker = Tracker()
+    apply_live_settings(pipeline, tracker, settings)
+    return pipeline, tracker
+
+
+def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,
+                        settings: dict[str, Any]) -> None:
+    """Put the settings that may change while running into the pipeline and tracker."""
+    cfg = pipeline.config
+    cfg.max_people = settings["max_people"]
+    cfg.detection_threshold = settings["detection_threshold"]
+    cfg.visibility_threshold = settings["visibility_threshold"]
+    budget = settings["fit_time_budget_ms"] or None
+    cold = settings["fit_iterations"]
+    pipeline.fit_config = replace(
+        pipeline.fit_config, iterations=cold, time_budget_ms=budget,
+        root_iterations=min(PipelineConfig().fit.root_iterations, cold))
+    pipeline.tracking_config = replace(pipeline.tracking_config, time_budget_ms=budget,
+                                       iterations=settings["tracking_iterations"])
+    tracker.config = TrackerConfig(timeout=settings["track_timeout"],
+                                   min_iou=settings["track_min_iou"],
+                                   warm_start=settings["warm_start"])

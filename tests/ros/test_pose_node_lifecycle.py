@@ -1,0 +1,116 @@
+"""The pose node's lifecycle and parameters, driven through its ROS services like
+`ros2 lifecycle set` and `ros2 param set` would."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from node_harness import FAST, NodeProcess, RosProbe, ros_environment, send_good_frame
+
+
+def call(probe: RosProbe, srv_type, name: str, request, timeout: float = 30.0):  # noqa: ANN001, ANN201
+    """Call a service of the pose node from the probe; its response."""
+    client = probe.node.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
+    future = client.call_async(request)
+    deadline = time.monotonic() + timeout
+    while not future.done():
+        assert time.monotonic() < deadline, f"{name} did not answer"
+        time.sleep(0.05)
+    probe.node.destroy_client(client)
+    return future.result()
+
+
+def transition(probe: RosProbe, label: str) -> bool:
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ids = {"configure": Transition.TRANSITION_CONFIGURE,
+           "activate": Transition.TRANSITION_ACTIVATE,
+           "deactivate": Transition.TRANSITION_DEACTIVATE,
+           "cleanup": Transition.TRANSITION_CLEANUP}
+    request = ChangeState.Request()
+    request.transition.id = ids[label]
+    return call(probe, ChangeState, f"/{probe.namespace}/nbf_pose/change_state",
+                request).success
+
+
+def set_param(probe: RosProbe, name: str, value):  # noqa: ANN001, ANN201
+    """SetParametersResult of setting one parameter on the pose node."""
+    from rcl_interfaces.srv import SetParameters
+    from rclpy.parameter import Parameter
+
+    request = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+    return call(probe, SetParameters, f"/{probe.namespace}/nbf_pose/set_parameters",
+                request).results[0]
+
+
+@pytest.fixture
+def node_and_probe(rclpy_module, tmp_path: Path):  # noqa: ANN001, ANN201
+    node = NodeProcess(FAST, tmp_path, ros_environment(tmp_path), "lifecycle")
+    probe = RosProbe(rclpy_module, "lifecycle")
+    try:
+        probe.wait_connected()
+        yield probe, node
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(300)
+def test_deactivate_stops_serving_and_activate_resumes(node_and_probe, scene) -> None:  # noqa: ANN001
+    probe, node = node_and_probe
+    probe.wait_for_poses(send_good_frame(probe, scene))
+    assert transition(probe, "deactivate")
+    ignored = send_good_frame(probe, scene)
+    time.sleep(2.0)
+    assert not probe.poses_with_stamp(ignored)
+    assert transition(probe, "cleanup")  # model freed
+    assert transition(probe, "configure") and transition(probe, "activate")
+    probe.wait_connected()
+    probe.wait_for_poses(send_good_frame(probe, scene))
+    assert node.process.poll() is None
+
+
+@pytest.mark.timeout(300)
+def test_live_parameters_change_and_bad_values_are_refused_with_a_reason(
+        node_and_probe, scene) -> None:  # noqa: ANN001
+    probe, _ = node_and_probe
+    refused = set_param(probe, "max_people", 0)  # rclpy's own range check, from the descriptor
+    assert not refused.successful and "out of range" in refused.reason
+    refused = set_param(probe, "engine", "tensorrt")  # our check: choices
+    assert not refused.successful and "engine must be one of" in refused.reason
+    refused = set_param(probe, "model", "other.pt")
+    assert not refused.successful and "read on configure" in refused.reason
+    assert set_param(probe, "max_people", 1).successful
+    # Live: the next frame reports at most one person.
+    assert len(probe.wait_for_poses(send_good_frame(probe, scene)).humans) <= 1
+
+
+@pytest.mark.timeout(300)
+def test_configure_failure_is_logged_and_the_node_stays_up(rclpy_module,  # noqa: ANN001
+                                                          tmp_path: Path) -> None:
+    node = NodeProcess(dict(FAST, model=str(tmp_path / "missing.pt")), tmp_path,
+                       ros_environment(tmp_path), "nomodel")
+    try:
+        node.wait_for_log("configure failed", timeout=90)
+        assert "missing.pt" in node.log_text()
+        time.sleep(1.0)
+        assert node.process.poll() is None
+    finally:
+        assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("param", "says"), [
+    ({"engine": "tensorrt"}, "engine must be one of"),
+    ({"max_people": 0}, "max_people"),
+])
+def test_bad_parameters_file_stops_with_one_clear_line(tmp_path: Path, param: dict,
+                                                       says: str) -> None:
+    node = NodeProcess(dict(FAST, **param), tmp_path, ros_environment(tmp_path), "badparams")
+    assert node.process.wait(timeout=90) == 2
+    log = node.log_text()
+    assert "bad parameter" in log and says in log and "Traceback" not in log
