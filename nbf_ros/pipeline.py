@@ -13,6 +13,7 @@ the caller's warm starts (tracks).
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -28,7 +29,7 @@ from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.nbv.camera import crop_intrinsics, project
 from nbf_ros.vision.network import STRIDE
-from nbf_ros.vision.readout import read_crops
+from nbf_ros.vision.readout import CropReadout, read_crops
 from nbf_ros.vision.weights import DEFAULT_MODEL, load_model
 
 __all__ = ["Detection", "PipelineConfig", "PosePipeline"]
@@ -229,6 +230,29 @@ class PosePipeline:
         for human, i in zip(humans, kept, strict=True):
             human.extra["crop_box"] = crop_box[i].cpu().numpy()
         return humans, kept
+
+    @torch.no_grad()
+    def readout(self, rgbs: Sequence[np.ndarray], K: np.ndarray, box: np.ndarray
+                ) -> CropReadout:
+        """The network's readout of one person box [4] in each of several frames of the same
+        camera (one batch): what fitting starts from, and the regression head's estimate."""
+        images = torch.stack([self._inputs(rgb, K)[0] for rgb in rgbs])
+        K_np = np.asarray(K, dtype=np.float64)
+        cfg = self.config
+        crop_box = torch.as_tensor(self.crop_boxes(np.asarray(box, np.float64)[None]),
+                                   dtype=torch.float32, device=self.device)
+        Kt = torch.as_tensor(K_np, dtype=torch.float32, device=self.device)
+        crop_K = crop_intrinsics(Kt[None], crop_box, cfg.crop_size, cfg.crop_size)
+        crops = torch.cat([self._crops(image, crop_box) for image in images])
+        n = len(rgbs)
+        return read_crops(self.net(crops), crop_K.repeat(n, 1, 1), self.volume)
+
+    def refine(self, read: CropReadout, robust: bool = True) -> FitResult:
+        """Cold fits of a readout's people from their regressed poses, with or without the
+        occlusion model."""
+        config = replace(self.fit_config, robust=robust)
+        return self.fitter.fit(read.features, read.camera, read.regression, read.keypoints,
+                               read.keypoint_confidence, config=config)
 
     def _fit(self, read, warm_starts: list[BodyState | None] | None) -> FitResult:
         """Cold fits from the regression and warm fits from the given states, one batch

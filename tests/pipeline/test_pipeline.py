@@ -136,3 +136,13 @@ def test_people_whose_fit_is_not_finite_are_dropped_and_counted(scene: Scene) ->
     humans = pipe.estimate(scene.image, scene.K, boxes=np.stack([box]))
     assert humans == [] and pipe.rejected == 1 and pipe.last_states is None
     assert torch.isnan(pipe.volume.features).all()
+
+
+def test_readout_of_one_box_in_several_frames_is_one_batch(pipeline: PosePipeline,
+                                                           scene: Scene) -> None:
+    box = scene.people[0].box
+    read = pipeline.readout([scene.image, scene.image[:, ::-1].copy()], scene.K, box)
+    assert read.regression_joints.shape == (2, 24, 3)
+    result = pipeline.refine(read, robust=False)
+    assert result.joints.shape == (2, 24, 3)
+    assert int(result.iterations.max()) <= pipeline.fit_config.iterations

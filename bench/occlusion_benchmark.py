@@ -1,0 +1,225 @@
+"""Occlusion benchmark: every method on the same synthetic people, clean, behind a random
+textured square, and behind the worst square for that method (AdvOcc-40 and AdvOcc-80).
+
+    python bench/occlusion_benchmark.py [--images 16] [--stride 10] [--no-mediapipe]
+
+Test people: held-out synthetic scenes (seeds from nbf_ros.eval.network_eval.TEST_SEED),
+224 x 224, one person, no other occluder. Methods: the network's regression head, NBV
+fitting without the occlusion model, full fitting (config/pose.yaml's cold-start settings),
+and MediaPipe BlazePose GHUM when the `peers` extra is installed. The protocol is in
+nbf_ros/eval/occlusion.py. Writes bench/results/accuracy.json, accuracy.md and
+accuracy.png (errors per condition, and the worst AdvOcc-80 square of each method on one
+person).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from record import RESULTS, environment  # noqa: E402
+
+CONDITIONS = ("clean", "random occluder", "AdvOcc-40", "AdvOcc-80")
+SEED = 1000  # occluder seeds: the same squares for every method
+
+
+def square_seed(person: int, side: int) -> int:
+    """Seed of the AdvOcc square of one size for one person."""
+    return SEED + 7 * person + side
+
+
+def test_people(count: int):  # noqa: ANN201 - list of synth Scenes
+    """The held-out single-person scenes, 224 x 224."""
+    from nbf_ros.eval.network_eval import TEST_SEED
+    from nbf_ros.synth.mesh import BodyMesh
+    from nbf_ros.synth.scenes import SceneConfig, render_scene
+
+    cfg = SceneConfig(height=224, width=224, extra_people=0, occluder_probability=0.0,
+                      subject_height=(0.65, 0.9))
+    mesh = BodyMesh.default()
+    return [render_scene(mesh, int(TEST_SEED) + 50_000 + i, cfg) for i in range(count)]
+
+
+def run_method(method, scenes, stride: int) -> dict:  # noqa: ANN001
+    """Errors of one method under every condition (means over people; misses counted)."""
+    from nbf_ros.eval.occlusion import (
+        common_joints,
+        pose_errors,
+        textured_square,
+        with_square,
+        worst_position,
+    )
+
+    rows: dict[str, list] = {c: [] for c in CONDITIONS}
+    worst_corners = []
+    for i, scene in enumerate(tqdm(scenes, desc="people", leave=False)):
+        person = scene.people[0]
+        truth = common_joints(person.joints)
+        keypoints = common_joints(np.concatenate([person.keypoints, np.zeros((24, 1))], 1))[
+            :, :2]
+        box = person.box
+        clean = method([scene.image], scene.K, box)[0]
+        rows["clean"].append(pose_errors(clean, truth) + (not np.isfinite(clean).all(),))
+        rng = np.random.default_rng(SEED + i)
+        side = int(rng.integers(40, 81))
+        cx, cy = rng.uniform(box[:2], box[2:])
+        corner = (int(cx - side / 2), int(cy - side / 2))
+        occluded = with_square(scene.image, textured_square(SEED + i, side), corner)
+        pred = method([occluded], scene.K, box)[0]
+        rows["random occluder"].append(pose_errors(pred, truth)
+                                       + (not np.isfinite(pred).all(),))
+        for side in (40, 80):
+            attack = worst_position(method, scene.image, scene.K, box, truth, keypoints,
+                                    textured_square(square_seed(i, side), side), stride)
+            rows[f"AdvOcc-{side}"].append((attack.mpjpe, attack.pa_mpjpe, attack.missed))
+            if side == 80:
+                worst_corners.append(attack.corner)
+    out = {}
+    for condition, values in rows.items():
+        arr = np.array([(m, p) for m, p, _ in values], dtype=np.float64)
+        ok = np.isfinite(arr).all(1)
+        out[condition] = {"mpjpe_mm": float(arr[ok, 0].mean()) if ok.any() else None,
+                          "pa_mpjpe_mm": float(arr[ok, 1].mean()) if ok.any() else None,
+                          "missed": int(sum(m for _, _, m in values)), "people": len(values)}
+    out["advocc80_corners"] = worst_corners
+    return out
+
+
+def goals(results: dict) -> dict:
+    """The issue's goals, checked on the measured table."""
+    def mpjpe(method: str, condition: str) -> float | None:
+        return results.get(method, {}).get(condition, {}).get("mpjpe_mm")
+
+    full80, reg80 = mpjpe("full fit", "AdvOcc-80"), mpjpe("regression head", "AdvOcc-80")
+    full0, reg0 = mpjpe("full fit", "clean"), mpjpe("regression head", "clean")
+    out = {
+        "full fit >= 20% below regression under AdvOcc-80":
+            None if None in (full80, reg80) else bool(full80 <= 0.8 * reg80),
+        "full fit within 5% of regression on clean images":
+            None if None in (full0, reg0) else bool(full0 <= 1.05 * reg0),
+    }
+    if "MediaPipe BlazePose GHUM" in results:
+        out["full fit ahead of MediaPipe under occlusion (random, AdvOcc-40, AdvOcc-80)"] = all(
+            (mpjpe("full fit", c) or np.inf) < (mpjpe("MediaPipe BlazePose GHUM", c) or np.inf)
+            for c in CONDITIONS[1:])
+    return out
+
+
+def markdown(data: dict) -> str:
+    env = data["environment"]
+    lines = [f"# Occlusion benchmark ({env['date']}, {env['device']}, torch {env['torch']})",
+             "", f"`python bench/occlusion_benchmark.py --images {data['images']} --stride "
+             f"{data['stride']}`: {data['images']} held-out synthetic people at 224 x 224; "
+             "MPJPE / PA-MPJPE in mm on the 12 joints all methods report (shoulders to "
+             "ankles), mid-hip aligned; AdvOcc = the worst position of a textured square "
+             f"(side 40 or 80 px) on a {data['stride']} px grid over the person, per method "
+             "and person. Misses (nobody found) are counted, not averaged. Plot: "
+             "accuracy.png.", "",
+             "| method | " + " | ".join(CONDITIONS) + " |",
+             "|---|" + "---|" * len(CONDITIONS)]
+    for method, res in data["methods"].items():
+        cells = []
+        for c in CONDITIONS:
+            r = res[c]
+            cell = (f"{r['mpjpe_mm']:.0f} / {r['pa_mpjpe_mm']:.0f}"
+                    if r["mpjpe_mm"] is not None else "n/a")
+            if r["missed"]:
+                cell += f" ({r['missed']} missed)"
+            cells.append(cell)
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    lines += ["", "Goals (issue 7):", ""]
+    lines += [f"- {name}: {'met' if ok else 'not met' if ok is not None else 'n/a'}"
+              for name, ok in data["goals"].items()]
+    if data.get("notes"):
+        lines += [""] + [f"- {n}" for n in data["notes"]]
+    return "\n".join(lines) + "\n"
+
+
+def plot(data: dict, scene, png: Path) -> None:  # noqa: ANN001
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from nbf_ros.eval.occlusion import textured_square, with_square
+
+    methods = list(data["methods"])
+    fig = plt.figure(figsize=(12, 6.5))
+    grid = fig.add_gridspec(2, max(len(methods), 2), height_ratios=(1.3, 1))
+    ax = fig.add_subplot(grid[0, :])
+    width = 0.8 / len(methods)
+    x = np.arange(len(CONDITIONS))
+    for k, method in enumerate(methods):
+        res = data["methods"][method]
+        vals = [res[c]["mpjpe_mm"] or 0.0 for c in CONDITIONS]
+        pos = x + (k - (len(methods) - 1) / 2) * width
+        ax.bar(pos, vals, width, label=method)
+        for p_, c, v in zip(pos, CONDITIONS, vals, strict=True):
+            if res[c]["missed"]:  # people this method lost entirely under that condition
+                ax.text(p_, v + 3, f"{res[c]['missed']}/{res[c]['people']}\nmissed",
+                        ha="center", fontsize=6)
+    ax.set_xticks(x, CONDITIONS)
+    ax.set_ylabel("MPJPE (mm), 12 joints")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    for k, method in enumerate(methods):
+        corner = tuple(data["methods"][method]["advocc80_corners"][0])
+        sub = fig.add_subplot(grid[1, k])
+        sub.imshow(with_square(scene.image, textured_square(square_seed(0, 80), 80), corner))
+        sub.set_title(f"worst AdvOcc-80 square:\n{method}", fontsize=8)
+        sub.axis("off")
+    env = data["environment"]
+    fig.suptitle(f"occlusion benchmark, {data['images']} synthetic people, {env['date']}, "
+                 f"{env['device']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--images", type=int, default=16)
+    parser.add_argument("--stride", type=int, default=10, help="AdvOcc grid step (px)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--no-mediapipe", action="store_true")
+    parser.add_argument("--note", action="append", default=[], help="line for the report")
+    args = parser.parse_args()
+    import torch
+
+    from nbf_ros.eval.peers import mediapipe_method, pipeline_methods
+    from nbf_ros.node_settings import build_pipeline, default_settings
+
+    settings = dict(default_settings(), device=args.device)
+    pipeline, _ = build_pipeline(settings)
+    methods = pipeline_methods(pipeline)
+    notes = list(args.note)
+    if not args.no_mediapipe:
+        try:
+            methods["MediaPipe BlazePose GHUM"] = mediapipe_method()
+        except ImportError as exc:
+            notes.append(f"MediaPipe not run: {exc} (pip install -e '.[peers]')")
+    scenes = test_people(args.images)
+    results = {}
+    for name, method in methods.items():
+        print(f"{name} ...", flush=True)
+        with torch.no_grad() if name == "regression head" else torch.enable_grad():
+            results[name] = run_method(method, scenes, args.stride)
+    data = {"environment": environment(pipeline.device), "images": args.images,
+            "stride": args.stride, "fit": {"iterations": pipeline.fit_config.iterations},
+            "methods": results, "goals": goals(results), "notes": notes}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "accuracy.json").write_text(json.dumps(data, indent=1) + "\n")
+    (RESULTS / "accuracy.md").write_text(markdown(data))
+    plot(data, scenes[0], RESULTS / "accuracy.png")
+    print(markdown(data))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
