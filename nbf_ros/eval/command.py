@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--camera-info-topic", default="/camera/camera_info")
     parser.add_argument("--truth-topic", default="/ground_truth/humans",
                         help="ground truth as nbf_ros/HumanPoseArray (stamped like the images)")
+    parser.add_argument("--truth-json", type=Path, action="append", default=[],
+                        metavar="FILE", help="ground truth from a JSON sidecar instead (one "
+                        "per bag, in bag order; format in nbf_ros/eval/truth_json.py)")
     parser.add_argument("--no-truth", action="store_true",
                         help="bags without ground truth: timing and people counts only")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -55,13 +58,18 @@ def run(args: argparse.Namespace) -> int:
     for bag in args.bags:
         if not (bag / "metadata.yaml").is_file():
             raise UsageError(f"{bag} is not a rosbag2 folder (no metadata.yaml)")
+    if args.truth_json and len(args.truth_json) != len(args.bags):
+        raise UsageError(f"{len(args.truth_json)} --truth-json files for {len(args.bags)} "
+                         "bags: give one per bag, in the same order")
     settings = node_parameters(args.param)
-    truth_topic = None if args.no_truth else args.truth_topic
+    truth_topic = None if args.no_truth or args.truth_json else args.truth_topic
     out.mkdir(parents=True, exist_ok=True)
     per_bag: dict[str, dict[str, Any]] = {}
     all_records = []
-    for bag in args.bags:
+    for i, bag in enumerate(args.bags):
         records, extra = _evaluate_bag(bag, out / bag.name, settings, truth_topic, args)
+        if args.truth_json:
+            _attach_truth(records, bag, args.truth_json[i], args.camera_info_topic)
         all_records += records
         per_bag[bag.name] = dict(evaluate(records), **extra)
     merged = evaluate(all_records)
@@ -84,6 +92,28 @@ def run(args: argparse.Namespace) -> int:
     print(f"eval: wrote {out / 'metrics.json'}, {out / 'report.md'}"
           + (f" and {out / 'plots.png'}" if merged["per_joint_mm"] else ""))
     return 0
+
+
+def _attach_truth(records: list, bag: Path, sidecar: Path, camera_info_topic: str) -> None:
+    """Give every record the sidecar's people of its stamp (joints without pixels are
+    projected with the bag's first CameraInfo)."""
+    from nbf_ros.eval.truth_json import TruthFileError, load_truth_json
+    from nbf_ros.io.bag_reader import read_messages
+    from nbf_ros.io.convert import CameraInfoError, intrinsics_from_camera_info
+
+    K = None
+    for _, info in read_messages(bag, camera_info_topic):
+        try:
+            K = intrinsics_from_camera_info(info)[0]
+            break
+        except CameraInfoError:
+            continue
+    try:
+        truth = load_truth_json(sidecar, K)
+    except TruthFileError as exc:
+        raise UsageError(str(exc)) from exc
+    for record in records:
+        record.truth = truth.get(record.stamp_ns)
 
 
 def _evaluate_bag(bag: Path, work: Path, settings: dict[str, Any], truth_topic: str | None,
@@ -117,7 +147,7 @@ def _evaluate_bag(bag: Path, work: Path, settings: dict[str, Any], truth_topic: 
     try:
         live = run_live(bag, work, settings, frames, rate=args.rate, progress=not args.quiet,
                         image_topic=args.image_topic,
-                        camera_info_topic=args.camera_info_topic)
+                        camera_info_topic=args.camera_info_topic, record_images=True)
     except ReplayError as exc:
         raise UsageError(str(exc)) from exc
     records = live_records(live, bag, truth_topic)

@@ -95,10 +95,13 @@ def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
              rate: float = 1.0, image_topic: str = "/camera/image_raw",
              camera_info_topic: str = "/camera/camera_info", idle: float = 10.0,
              progress: bool = True, domain_id: int | None = None, loop: int = 1,
-             on_tick: Callable[[subprocess.Popen[bytes]], None] | None = None) -> LiveRun:
+             on_tick: Callable[[subprocess.Popen[bytes]], None] | None = None,
+             record_images: bool = False) -> LiveRun:
     """Play ``bag`` (``frames`` images, ``loop`` times) into a fresh node; what it published
-    is recorded. ``on_tick`` is called with the node's process about ten times a second
-    while the bag plays (e.g. to sample its memory)."""
+    is recorded, and with ``record_images`` the images it was sent too (costly: they are
+    large, and the recorder shares the machine with the node). ``on_tick`` is called with
+    the node's process about ten times a second while the bag plays (e.g. to sample its
+    memory)."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = replay_environment(workdir, domain_id)
     params_file = write_params(workdir / "node_params.yaml", dict(params, autostart=True))
@@ -108,6 +111,10 @@ def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
                   logs["node"], env)
     topics = [arg for name, kind in RECORDED_TOPICS.items()
               for arg in ("--topic", f"{name}:{kind}")]
+    if record_images:
+        topics += ["--topic", "image:sensor_msgs/msg/Image", "--best-effort", "image",
+                   "--topic", "image/compressed:sensor_msgs/msg/CompressedImage",
+                   "--best-effort", "image/compressed"]
     recorder = _start(["nbf_ros.ros.recorder", str(outputs), *topics, "--idle", str(idle),
                        "--idle-topic", "humans/poses", "--ready", str(ready)],
                       logs["recorder"], env)

@@ -50,8 +50,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--idle-topic", action="append", default=[], metavar="NAME",
                         help="only messages on these topics count for --idle (default: all; "
                              "periodic topics such as /diagnostics would never let it end)")
-    parser.add_argument("--best-effort", action="store_true",
-                        help="subscribe best effort (reliable by default)")
+    parser.add_argument("--best-effort", action="append", default=[], metavar="NAME",
+                        help="subscribe to this topic best effort, as camera streams are "
+                             "published (others: reliable)")
     parser.add_argument("--ready", type=Path, help="file created once subscribed")
     return parser.parse_args(argv)
 
@@ -75,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     lock = threading.Lock()
     last = [0.0]
     count = [0]
-    qos = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT if args.best_effort
-                     else ReliabilityPolicy.RELIABLE)
+    reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
+    best_effort = QoSProfile(depth=100, reliability=ReliabilityPolicy.BEST_EFFORT)
     with BagWriter(args.out, storage=args.storage, truth_topic=None) as bag, \
             rclpy.init(signal_handler_options=SignalHandlerOptions.NO):
         node = Node("nbf_recorder")
@@ -97,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, msgtype, cls in topics:
             # The bag gets the resolved name (/ns/humans/poses), as ros2 bag record does.
             resolved = node.resolve_topic_name(name)
+            qos = best_effort if name in args.best_effort else reliable
             node.create_subscription(cls, name, callback_for(resolved, msgtype), qos, raw=True)
         if args.ready:
             args.ready.write_text("ready\n")

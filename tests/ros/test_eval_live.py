@@ -30,3 +30,8 @@ def test_live_eval_measures_latency_and_accuracy(tmp_path: Path) -> None:
     assert figures["frames_sent"] == 8 and figures["frames"] >= 2
     assert figures["latency_ms"]["p50"] > 0 and figures["drop_rate"] < 1
     assert figures["matched_people"] >= 1
+    # The results bag holds what the node was sent next to what it published.
+    from nbf_ros.io.bag_reader import list_topics
+
+    topics = list_topics(Path(figures["results_bag"]))
+    assert {"/image", "/humans/poses", "/humans/markers"} <= set(topics)
