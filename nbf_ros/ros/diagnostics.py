@@ -29,10 +29,12 @@ class PoseHealth:
         self._recent: dict[str, str] = {}  # reason -> last message, since the last report
         self._lock = threading.Lock()
 
-    def reject(self, reason: str, message: str) -> None:
-        """Count one frame dropped for ``reason`` (a short key) with its explanation."""
+    def reject(self, reason: str, message: str, frame: bool = True) -> None:
+        """Report a problem (``reason``: a short key) with its explanation; ``frame``: it
+        cost a frame, counted under "frames rejected" (an invalid camera_info does not)."""
         with self._lock:
-            self.rejected[reason] += 1
+            if frame:
+                self.rejected[reason] += 1
             self._recent[reason] = message
 
     def status(self, hardware_id: str, values: dict[str, str]) -> DiagnosticStatus:

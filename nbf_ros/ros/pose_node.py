@@ -249,13 +249,13 @@ class PoseNode(LifecycleNode):
         except CameraInfoError as exc:
             self._camera = None
             self._camera_problem = f"invalid camera_info: {exc}"
-            self._warn("camera_info", self._camera_problem)
+            self._warn("camera_info", self._camera_problem, frame=False)
 
-    def _warn(self, reason: str, message: str) -> None:
+    def _warn(self, reason: str, message: str, frame: bool = True) -> None:
         """Count a problem for diagnostics and log it, at most once per log_throttle for
         each kind of problem (rclpy's own throttle is per call site: one problem would hide
         the next). The kind is the message without its numbers."""
-        self._health.reject(reason, message)
+        self._health.reject(reason, message, frame)
         kind = re.sub(r"[-+.\d]+", "#", message)
         now = time.monotonic()
         with self._log_lock:
@@ -324,7 +324,7 @@ class PoseNode(LifecycleNode):
         if pipe.rejected:
             self._health.bad_fits += pipe.rejected
             self._warn("non-finite fit", f"{pipe.rejected} people dropped: their fit gave "
-                       "NaN or infinite values")
+                       "NaN or infinite values", frame=False)
         s = self._settings
         pubs = self._pubs
         if not pubs:

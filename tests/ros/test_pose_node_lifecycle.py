@@ -114,3 +114,22 @@ def test_bad_parameters_file_stops_with_one_clear_line(tmp_path: Path, param: di
     assert node.process.wait(timeout=90) == 2
     log = node.log_text()
     assert "bad parameter" in log and says in log and "Traceback" not in log
+
+
+@pytest.mark.timeout(200)
+def test_node_with_simulated_time_serves_frames_by_their_stamps(rclpy_module, tmp_path: Path,  # noqa: ANN001
+                                                               scene) -> None:
+    # No /clock is published: with use_sim_time the node's clock stands at zero, and the
+    # outputs must still carry each image's own stamp (tracks run on image time).
+    node = NodeProcess(dict(FAST, use_sim_time=True), tmp_path, ros_environment(tmp_path),
+                       "simtime")
+    probe = RosProbe(rclpy_module, "simtime")
+    try:
+        probe.wait_connected()
+        first = probe.wait_for_poses(send_good_frame(probe, scene))
+        second_stamp = send_good_frame(probe, scene)
+        second = probe.wait_for_poses(second_stamp)
+        assert [h.track_id for h in second.humans] == [h.track_id for h in first.humans]
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()
