@@ -18,6 +18,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "train": ("nbf_ros.train.command", "train the feature network from a YAML config"),
     "eval": ("nbf_ros.eval.command", "evaluate the pose node on bags: accuracy against ground "
              "truth, latency (offline or live)"),
+    "bench": ("nbf_ros.eval.speed", "measure per-stage latency and frame rate of the pipeline "
+              "(speed table)"),
     "demo": ("nbf_ros.replay.command", "run the pose node on a synthetic bag played live; "
              "summary and picture"),
 }

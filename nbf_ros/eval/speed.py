@@ -1,0 +1,207 @@
+"""`nbf-ros bench`: per-stage latency and frame rate of the pipeline on this machine.
+
+For each input size and number of people, a synthetic frame with that many people is
+decoded from a sensor_msgs/Image layout, run through the pipeline with the people's boxes
+(detection is timed on its own, since its result varies with the model), fitted from a cold
+start on the first frame and warm-started from the previous frame afterwards (the node's
+steady state), and turned into a HumanPoseArray. The 3DNBF reference setting (a 320 px crop
+so that the fit renders 80 x 80, 120 steps, no warm start) runs with the same code, so the
+speed-up is a ratio measured in one run. Writes speed_<device>[_<tag>].json, .md and .png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nbf_ros.cli import UsageError
+
+__all__ = ["add_arguments", "run"]
+
+SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the bench verb."""
+    parser.add_argument("--out", type=Path, default=Path("bench/results"),
+                        help="folder for speed_<device>.json/.md/.png (default bench/results)")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--people", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=sorted(SIZES))
+    parser.add_argument("--frames", type=int, default=10, help="timed frames per setting")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="node parameter over config/pose.yaml (e.g. tracking_iterations=5)")
+    parser.add_argument("--no-reference", action="store_true",
+                        help="skip the 3DNBF reference setting (slow on a CPU)")
+    parser.add_argument("--tag", default="",
+                        help="suffix of the output names (speed_<device>_<tag>.*)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _frame(people: int, size: tuple[int, int], seed: int):  # noqa: ANN202 - synth Scene
+    """A synthetic frame with ``people`` people side by side (boxes from the truth)."""
+    from nbf_ros.synth.mesh import BodyMesh
+    from nbf_ros.synth.scenes import SceneConfig, render_scene
+
+    width, height = size
+    cfg = SceneConfig(height=height, width=width, extra_people=people - 1,
+                      extra_person_probability=1.0, occluder_probability=0.0,
+                      subject_height=(0.5, 0.6), extra_depth=(0.0, 3.0))
+    return render_scene(BodyMesh.default(), seed, cfg)
+
+
+def _percentiles(values: list[float]) -> dict[str, float]:
+    arr = np.asarray(values) * 1e3
+    return {"p50": float(np.percentile(arr, 50)), "p95": float(np.percentile(arr, 95))}
+
+
+def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict[str, Any]:  # noqa: ANN001
+    """Stage latencies (ms p50/p95) and frames per second over ``frames`` timed frames."""
+    import torch
+
+    from nbf_ros.io.convert import human_pose_array_message
+    from nbf_ros.io.image_codec import decode_image
+
+    h, w = scene.image.shape[:2]
+    data = scene.image.tobytes()
+    stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "network", "fit",
+                                                      "message", "total")}
+    sync = torch.cuda.synchronize if pipeline.device.type == "cuda" else (lambda: None)
+    states = None
+    for i in range(frames + 1):  # frame 0 warms up (and is the cold start of tracking)
+        sync()
+        start = time.perf_counter()
+        rgb = decode_image(h, w, "rgb8", 3 * w, data)
+        t_decode = time.perf_counter()
+        image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float() / 255
+        pipeline.detect(image)
+        sync()
+        t_detect = time.perf_counter()
+        starts = ([states.index([j]) for j in range(states.batch)]
+                  if warm and states is not None and states.batch == len(boxes) else None)
+        humans = pipeline.estimate(rgb, scene.K, boxes=boxes, warm_starts=starts)
+        sync()
+        t_fit = time.perf_counter()
+        human_pose_array_message(humans, 0, "camera_optical_frame")
+        end = time.perf_counter()
+        states = pipeline.last_states
+        if i == 0:
+            continue
+        stages["decode"].append(t_decode - start)
+        stages["detect"].append(t_detect - t_decode)
+        stages["network"].append(pipeline.timing.get("network", 0.0))
+        stages["fit"].append(pipeline.timing.get("fit", 0.0))
+        stages["message"].append(end - t_fit)
+        stages["total"].append(end - start)
+    out: dict[str, Any] = {k: _percentiles(v) for k, v in stages.items()}
+    out["fps"] = float(1.0 / np.mean(stages["total"]))
+    out["people_estimated"] = len(humans)
+    if pipeline.device.type == "cuda":
+        out["gpu_memory_mb"] = torch.cuda.max_memory_allocated(pipeline.device) / 2**20
+    out["host_max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure every setting and write the speed table."""
+    import torch
+    from tqdm import tqdm
+
+    from nbf_ros.fitting.config import FitConfig
+    from nbf_ros.node_settings import build_pipeline
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+    from nbf_ros.replay.command import node_parameters
+
+    if args.frames < 1 or min(args.people) < 1 or max(args.people) > 32:
+        raise UsageError("--frames must be >= 1 and --people between 1 and 32")
+    settings = dict(node_parameters(args.param), device=args.device)
+    pipeline, _ = build_pipeline(settings)
+    device = pipeline.device
+    name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+            else f"CPU {platform.machine()}, {torch.get_num_threads()} threads")
+    rows = []
+    todo = [(size, people) for size in args.sizes for people in args.people]
+    for size, people in tqdm(todo, desc="settings", disable=args.quiet):
+        scene = _frame(people, SIZES[size], 42 + people)
+        boxes = np.stack([p.box for p in scene.people])
+        result = measure(pipeline, scene, boxes, args.frames, warm=True)
+        rows.append({"setting": "this project (warm start)", "size": size,
+                     "people": len(boxes), **result})
+    if not args.no_reference:
+        reference = PosePipeline(PipelineConfig(
+            model=settings["model"], device=settings["device"], crop_size=320,
+            fit=FitConfig(iterations=120, root_iterations=40, coarse_fraction=0.0)))
+        # 3DNBF fits at 80 x 80 from scratch every frame; one person, 640 x 480.
+        scene = _frame(1, SIZES["640x480"], 43)
+        boxes = np.stack([p.box for p in scene.people])
+        result = measure(reference, scene, boxes, max(2, args.frames // 5), warm=False)
+        rows.append({"setting": "3DNBF reference (80x80 render, 120 steps, cold)",
+                     "size": "640x480", "people": 1, **result})
+    data = {"device": name, "device_type": device.type,
+            "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
+            "engine": settings["engine"],
+            "fit": {"cold_iterations": settings["fit_iterations"],
+                    "warm_iterations": settings["tracking_iterations"],
+                    "time_budget_ms": settings["fit_time_budget_ms"]},
+            "rows": rows}
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = args.out / (f"speed_{device.type}" + (f"_{args.tag}" if args.tag else ""))
+    stem.with_suffix(".json").write_text(json.dumps(data, indent=1) + "\n")
+    stem.with_suffix(".md").write_text(_markdown(data))
+    _plot(data, stem.with_suffix(".png"))
+    print(_markdown(data))
+    return 0
+
+
+def _markdown(data: dict[str, Any]) -> str:
+    fit = data["fit"]
+    lines = [f"# Pipeline speed ({data['date']}, {data['device']}, torch {data['torch']}, "
+             f"engine {data['engine']})", "",
+             f"`nbf-ros bench`: fitting {fit['cold_iterations']} cold / "
+             f"{fit['warm_iterations']} warm steps, time budget "
+             f"{fit['time_budget_ms'] or 'none'} ms. Milliseconds p50 / p95 per frame; "
+             "detection is timed on the whole frame, the fit on the given people's boxes.",
+             "", "| setting | input | people | decode | detect | network | fit | message | "
+             "total | FPS |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        cells = " | ".join(f"{r[k]['p50']:.1f} / {r[k]['p95']:.1f}" for k in
+                           ("decode", "detect", "network", "fit", "message", "total"))
+        lines.append(f"| {r['setting']} | {r['size']} | {r['people']} | {cells} | "
+                     f"{r['fps']:.2f} |")
+    ref = [r for r in data["rows"] if r["setting"].startswith("3DNBF")]
+    ours = [r for r in data["rows"] if r["size"] == "640x480" and r["people"] == 1
+            and not r["setting"].startswith("3DNBF")]
+    if ref and ours:
+        lines += ["", f"Speed-up over the 3DNBF reference (one person, 640x480, same run): "
+                      f"{ours[0]['fps'] / ref[0]['fps']:.1f}x."]
+    return "\n".join(lines) + "\n"
+
+
+def _plot(data: dict[str, Any], png: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in data["rows"] if not r["setting"].startswith("3DNBF")]
+    fig, ax = plt.subplots(figsize=(8, 4))
+    labels = [f"{r['size']}\n{r['people']} people" for r in rows]
+    bottom = np.zeros(len(rows))
+    for stage in ("decode", "detect", "network", "fit", "message"):
+        vals = np.array([r[stage]["p50"] for r in rows])
+        ax.bar(labels, vals, bottom=bottom, label=stage)
+        bottom += vals
+    ax.set_ylabel("ms per frame (p50)")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    ax.set_title(f"pipeline stages, {data['device']}, {data['date']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)

@@ -1,0 +1,34 @@
+"""`nbf-ros bench` measures every stage and writes its table (numbers are not asserted:
+speed goals live in bench/results, not in tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_writes_a_row_per_setting_with_every_stage(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "nbf_ros.cli", "bench", "--quiet", "--device", "cpu",
+               "--people", "1", "2", "--sizes", "640x480", "--frames", "1",
+               "--no-reference", "--param", "fit_iterations=3", "--param",
+               "tracking_iterations=2", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    data = json.loads((tmp_path / "speed_cpu.json").read_text())
+    assert [(r["size"], r["people"]) for r in data["rows"]] == [("640x480", 1),
+                                                                ("640x480", 2)]
+    for row in data["rows"]:
+        for stage in ("decode", "detect", "network", "fit", "message", "total"):
+            assert row[stage]["p95"] >= row[stage]["p50"] >= 0
+        assert row["fps"] > 0 and row["people_estimated"] == row["people"]
+    assert (tmp_path / "speed_cpu.png").stat().st_size > 5_000
+    assert "| this project (warm start) | 640x480 | 2 |" in (tmp_path / "speed_cpu.md").read_text()
+
+
+def test_bad_people_count_is_a_usage_error(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "nbf_ros.cli", "bench", "--people", "0", "--out",
+               str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "--people between 1 and 32" in done.stderr
