@@ -20,8 +20,9 @@ DEMO_PARAMS = {"publish_debug_image": True, "fit_time_budget_ms": 100.0}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the demo verb."""
-    parser.add_argument("--out", type=Path, default=Path("demo_output"),
-                        help="results folder (default ./demo_output; must be new or empty)")
+    parser.add_argument("--out", type=Path,
+                        help="results folder, new or empty (default: a new "
+                             "demo_output/<date>_<time> folder, so runs never collide)")
     parser.add_argument("--bag", type=Path,
                         help="play this bag (with /camera/image_raw and /camera/camera_info) "
                              "instead of a generated synthetic one")
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.frames < 1 or not 0 < args.fps <= 120 or not args.rate > 0:
         raise UsageError("--frames must be >= 1, --fps in (0, 120] and --rate positive")
-    out: Path = args.out
+    out: Path = args.out or Path("demo_output") / time.strftime("%Y%m%d_%H%M%S")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty folder; pick another --out")
     params = node_parameters(args.param, DEMO_PARAMS)
