@@ -119,7 +119,7 @@ def _attach_truth(records: list, bag: Path, sidecar: Path, camera_info_topic: st
 def _evaluate_bag(bag: Path, work: Path, settings: dict[str, Any], truth_topic: str | None,
                   args: argparse.Namespace) -> tuple[list, dict[str, Any]]:
     """FrameRecords of one bag and what else its mode measured."""
-    from nbf_ros.io.bag_reader import MissingTopicError, list_topics, read_raw
+    from nbf_ros.io.bag_reader import MissingTopicError, count_messages, list_topics
 
     try:
         topics = list_topics(bag)
@@ -143,7 +143,7 @@ def _evaluate_bag(bag: Path, work: Path, settings: dict[str, Any], truth_topic: 
     for topic in (args.image_topic, args.camera_info_topic):
         if topic not in topics:
             raise UsageError(f"topic {topic} not in {bag}; topics: {sorted(topics)}")
-    frames = sum(1 for _ in read_raw(bag, [args.image_topic]))
+    frames = count_messages(bag, args.image_topic)
     try:
         live = run_live(bag, work, settings, frames, rate=args.rate, progress=not args.quiet,
                         image_topic=args.image_topic,

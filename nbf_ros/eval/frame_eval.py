@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.optimize import linear_sum_assignment
 
 from nbf_ros.estimate import HumanEstimate, JointState
+from nbf_ros.eval.metrics import pa_joint_errors
 from nbf_ros.eval.pose_metrics import (
     acceleration_error,
     id_switches,
@@ -63,15 +65,10 @@ def match_people(estimates: Sequence[HumanEstimate], truth: Sequence[HumanEstima
 
 
 def procrustes_errors(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
-    """Per-joint distance [J] after the best similarity transform of pred [J, 3] onto gt."""
-    mu_p, mu_g = pred.mean(0), gt.mean(0)
-    p, g = pred - mu_p, gt - mu_g
-    u, s, vt = np.linalg.svd(p.T @ g)
-    d = np.sign(np.linalg.det(u @ vt))  # a rotation, not a reflection
-    fix = np.array([1.0, 1.0, d])
-    rot = (u * fix) @ vt
-    scale = (s * fix).sum() / max((p ** 2).sum(), 1e-12)
-    return np.linalg.norm(scale * p @ rot + mu_g - gt, axis=-1)
+    """Per-joint distance [J] after the best similarity transform of pred [J, 3] onto gt
+    (nbf_ros.eval.metrics.pa_joint_errors on one person)."""
+    as_batch = [torch.as_tensor(np.asarray(x, dtype=np.float64))[None] for x in (pred, gt)]
+    return pa_joint_errors(*as_batch)[0].numpy()
 
 
 def _mean(values: list[float] | np.ndarray) -> float | None:

@@ -33,6 +33,7 @@ __all__ = [
     "BagFrame",
     "FrameReader",
     "MissingTopicError",
+    "count_messages",
     "list_topics",
     "read_frames",
     "read_messages",
@@ -73,6 +74,16 @@ def list_topics(path: str | Path) -> dict[str, str]:
     """Topic name -> message type of every topic in the bag."""
     with _open(Path(path)) as reader:
         return {topic: str(info.msgtype) for topic, info in reader.topics.items()}
+
+
+def count_messages(path: str | Path, topic: str) -> int:
+    """Messages on the topic, from the bag's index (no message is read)."""
+    path = Path(path)
+    with _open(path) as reader:
+        infos = dict(reader.topics)
+    if topic not in infos:
+        raise _missing(path, topic, {name: str(info.msgtype) for name, info in infos.items()})
+    return int(infos[topic].msgcount)
 
 
 def _missing(path: Path, topic: str, topics: dict[str, str], hint: str = "") -> MissingTopicError:

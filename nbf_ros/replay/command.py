@@ -100,7 +100,7 @@ def _synthetic_bag(path: Path, args: argparse.Namespace) -> int:
 
 
 def _count_images(bag: Path) -> int:
-    from nbf_ros.io.bag_reader import list_topics, read_raw
+    from nbf_ros.io.bag_reader import count_messages, list_topics
 
     try:
         topics = list_topics(bag)
@@ -108,4 +108,4 @@ def _count_images(bag: Path) -> int:
         raise UsageError(f"cannot read bag {bag}: {exc}") from exc
     if "/camera/image_raw" not in topics:
         raise UsageError(f"bag {bag} has no /camera/image_raw; topics: {sorted(topics)}")
-    return sum(1 for _ in read_raw(bag, ["/camera/image_raw"]))
+    return count_messages(bag, "/camera/image_raw")

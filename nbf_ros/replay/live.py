@@ -21,7 +21,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-__all__ = ["LiveRun", "RECORDED_TOPICS", "ReplayError", "run_live"]
+__all__ = ["LiveRun", "RECORDED_TOPICS", "ReplayError", "replay_environment", "run_live",
+           "stop_process", "write_params"]
 
 # What the recorder keeps of the node's outputs (name: type).
 RECORDED_TOPICS = {
@@ -75,7 +76,8 @@ def _start(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[
                                 stderr=subprocess.STDOUT)
 
 
-def _stop(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+def stop_process(process: subprocess.Popen[bytes], timeout: float = 30.0) -> int:
+    """SIGINT (as Ctrl-C), then a kill if it outlives ``timeout``; the exit status."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -152,7 +154,7 @@ def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
     finally:
         for process in (player, recorder, node):
             if process is not None:
-                _stop(process)
+                stop_process(process)
     return LiveRun(outputs=outputs, sent=sent, node_log=logs["node"],
                    frames_sent=_count_lines(sent), wall_seconds=time.monotonic() - started)
 

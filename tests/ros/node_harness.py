@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -15,6 +13,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+
+from nbf_ros.replay.live import replay_environment, stop_process, write_params
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -74,21 +74,10 @@ def send_good_frame(probe: RosProbe, scene) -> int:  # noqa: ANN001
 
 
 def ros_environment(log_dir: Path) -> dict[str, str]:
-    """Environment for ROS processes of this test run, isolated from any other DDS traffic.
-
-    The domain id comes from this process id (1..101), so parallel runs on one machine use
-    different domains; discovery stays on this host (ROS_AUTOMATIC_DISCOVERY_RANGE since
-    Jazzy/Kilted, ROS_LOCALHOST_ONLY for older distributions). Logs go to log_dir.
-    """
-    env = dict(os.environ)
-    env.update(
-        ROS_DOMAIN_ID=str(domain_id()),
-        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
-        ROS_LOCALHOST_ONLY="1",
-        ROS_LOG_DIR=str(log_dir / "ros_log"),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
+    """Environment for ROS processes of this test run: the replay's private, host-only set-up
+    (nbf_ros.replay.live.replay_environment) on this run's domain, so parallel runs on one
+    machine do not see each other. Logs go to log_dir."""
+    return replay_environment(log_dir, domain_id())
 
 
 def domain_id() -> int:
@@ -101,12 +90,8 @@ class NodeProcess:
 
     def __init__(self, params: dict, workdir: Path, env: dict[str, str],
                  namespace: str) -> None:
-        name = namespace
-        self.params_file = workdir / f"{name}_params.yaml"
-        lines = ["/**:", "  ros__parameters:"]
-        lines += [f"    {key}: {json.dumps(value)}" for key, value in params.items()]
-        self.params_file.write_text("\n".join(lines) + "\n")
-        self.log = workdir / f"{name}.log"
+        self.params_file = write_params(workdir / f"{namespace}_params.yaml", params)
+        self.log = workdir / f"{namespace}.log"
         command = [sys.executable, "-m", "nbf_ros.ros.pose_node", "--ros-args",
                    "--params-file", str(self.params_file), "-r", f"__ns:=/{namespace}"]
         with self.log.open("wb") as log:
@@ -135,14 +120,7 @@ class NodeProcess:
 
     def stop(self) -> int:
         """SIGINT, as Ctrl-C would; its exit status."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process)
 
 
 class RosProbe:
