@@ -22,6 +22,8 @@ VERBS: dict[str, tuple[str, str]] = {
               "(speed table)"),
     "demo": ("nbf_ros.replay.command", "run the pose node on a synthetic bag played live; "
              "summary and picture"),
+    "export": ("nbf_ros.vision.export_command", "export the feature network to ONNX (and a "
+               "TensorRT engine where TensorRT is installed); --check compares with torch"),
 }
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from nbf_ros.fitting.tracking import Tracker, TrackerConfig
 from nbf_ros.pipeline import PipelineConfig, PosePipeline
+from nbf_ros.vision.engines import ENGINE_NAMES
 
 __all__ = ["PARAMS", "ParamSpec", "apply_live_settings", "build_pipeline", "check_value",
            "default_settings", "parse_overrides"]
@@ -38,7 +39,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     # Model and engine (read on configure).
     ParamSpec("model", "nbf_anny_net.pt",
               "feature network file: a path, or a file name in the package's models/ folder"),
-    ParamSpec("engine", "torch", "inference engine of the feature network", choices=("torch",)),
+    ParamSpec("engine", "auto",
+              "inference engine of the feature network; auto: the first that works of "
+              "tensorrt and compiled (CUDA only), onnxruntime, torch", choices=ENGINE_NAMES),
     ParamSpec("device", "auto", "torch device: auto (CUDA when present), cpu, cuda or cuda:N"),
     ParamSpec("cpu_threads", 0, "torch CPU threads (0: torch's default)", 0, 256),
     # Input (read on configure).
@@ -132,7 +135,8 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def build_pipeline(settings: dict[str, Any]) -> tuple[PosePipeline, Tracker]:
     """A pipeline (model loaded) and an empty tracker for ``settings``."""
-    pipeline = PosePipeline(PipelineConfig(model=settings["model"], device=settings["device"]))
+    pipeline = PosePipeline(PipelineConfig(model=settings["model"], device=settings["device"],
+                                           engine=settings["engine"]))
     tracker = Tracker()
     apply_live_settings(pipeline, tracker, settings)
     return pipeline, tracker

@@ -3,11 +3,12 @@
     pipeline = PosePipeline(PipelineConfig())
     humans = pipeline.estimate(rgb, K)          # list[HumanEstimate], camera optical frame
 
-Stages: the feature network runs once on the whole frame (downscaled to ``detect_size``)
-for person centres and boxes; each person's square crop is resampled to ``crop_size`` and
-run through the network again for its features, keypoints and regressed pose; the fitter
-then refines all people of the frame in one batch, starting from the regression or from
-the caller's warm starts (tracks).
+Stages: the feature network (through its inference engine, ``engine``: plain torch,
+torch.compile, ONNX Runtime or TensorRT) runs once on the whole frame (downscaled to
+``detect_size``) for person centres and boxes; each person's square crop is resampled to
+``crop_size`` and run through the network again for its features, keypoints and regressed
+pose; the fitter then refines all people of the frame in one batch, starting from the
+regression or from the caller's warm starts (tracks).
 """
 
 from __future__ import annotations
@@ -28,9 +29,15 @@ from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.nbv.camera import crop_intrinsics, project
+from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
 from nbf_ros.vision.network import STRIDE
 from nbf_ros.vision.readout import CropReadout, read_crops
-from nbf_ros.vision.weights import DEFAULT_MODEL, load_model
+from nbf_ros.vision.weights import (
+    DEFAULT_MODEL,
+    fit_settings,
+    load_model,
+    resolve_model_path,
+)
 
 __all__ = ["Detection", "PipelineConfig", "PosePipeline"]
 
@@ -41,6 +48,7 @@ class PipelineConfig:
 
     model: str = DEFAULT_MODEL  # model file path or models/ name
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
+    engine: str = "auto"  # feature network engine: auto, tensorrt, compiled, onnxruntime, torch
     detect_size: int = 256  # longer image side for detection, pixels (multiple of 32)
     crop_size: int = 128  # person crop side for features and fitting (the training size)
     crop_margin: float = 1.2  # crop side / longer side of the detected box
@@ -49,6 +57,8 @@ class PipelineConfig:
     visibility_threshold: float = 0.5  # joint_visibility below this -> JOINT_OCCLUDED
     fit: FitConfig = field(default_factory=FitConfig)  # people without a warm start
     tracking_fit: FitConfig = field(default_factory=FitConfig.tracking)  # warm-started
+    # Apply the objective settings stored in the model file (match, weights) over both fits.
+    model_fit_settings: bool = True
 
     def __post_init__(self) -> None:
         if self.detect_size % 32 or self.crop_size % 32:
@@ -59,6 +69,9 @@ class PipelineConfig:
             raise ValueError("detection_threshold must be in (0, 1)")
         if self.crop_margin < 1.0:
             raise ValueError("crop_margin must be >= 1")
+        if self.engine not in ENGINE_NAMES:
+            raise ValueError(f"engine must be one of {', '.join(ENGINE_NAMES)}, got "
+                             f"{self.engine!r}")
 
 
 @dataclass
@@ -76,16 +89,29 @@ class PosePipeline:
         self.config = cfg = config or PipelineConfig()
         self.device = resolve_device(cfg.device)
         self.net, self.volume, self.meta = load_model(cfg.model, self.device)
-        # The model's kernels render its silhouettes with its own opacity (nbv/silhouette.py).
+        # Raises EngineUnavailable (with the reason) when a named engine cannot run here;
+        # "auto" records in engine.skipped why it passed over the faster ones.
+        self.engine = create_engine(cfg.engine, self.net, resolve_model_path(cfg.model),
+                                    self.device, crop_size=cfg.crop_size,
+                                    detect_size=cfg.detect_size)
+        # The model's kernels render its silhouettes with its own opacity (nbv/silhouette.py),
+        # and its objective weighs features, keypoints and regression by how good they are.
         opacity = self.meta["render_opacity"]
-        self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity))
+        tuned = fit_settings(self.meta) if cfg.model_fit_settings else {}
+        self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity),
+                                  **tuned)
         self.tracking_config = replace(cfg.tracking_fit, render=replace(
-            cfg.tracking_fit.render, opacity=opacity))
+            cfg.tracking_fit.render, opacity=opacity), **tuned)
         self.fitter = Fitter(self.volume, self.fit_config)
         self.timing: dict[str, float] = {}  # seconds per stage of the last frame
         # Fitted states of the last frame's people, in estimate order (warm starts).
         self.last_states: BodyState | None = None
         self.rejected = 0  # people of the last frame dropped because their fit was not finite
+
+    @property
+    def engine_description(self) -> str:
+        """The engine running the network, in one line (for logs and diagnostics)."""
+        return f"{self.engine.name} ({self.engine.description})"
 
     @torch.no_grad()
     def detect(self, image: Tensor) -> list[Detection]:
@@ -98,7 +124,7 @@ class PosePipeline:
                               align_corners=False)
         ph, pw = -dh % 32, -dw % 32
         small = F.pad(small, (0, pw, 0, ph), value=0.5)  # mid grey: neither edge nor person
-        out = self.net(small)
+        out = self.engine(small)
         heat = out.centre[0, 0].sigmoid()
         peaks = heat == F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
         score = torch.where(peaks, heat, torch.zeros_like(heat)).flatten()
@@ -216,7 +242,7 @@ class PosePipeline:
         crop_K = crop_intrinsics(Kt.expand(len(boxes), 3, 3), crop_box, cfg.crop_size,
                                  cfg.crop_size)
         with torch.no_grad():
-            out = self.net(self._crops(image, crop_box))
+            out = self.engine(self._crops(image, crop_box))
             read = read_crops(out, crop_K, self.volume)
         self.timing["network"] = time.perf_counter() - tic
         tic = time.perf_counter()
@@ -245,7 +271,7 @@ class PosePipeline:
         crop_K = crop_intrinsics(Kt[None], crop_box, cfg.crop_size, cfg.crop_size)
         crops = torch.cat([self._crops(image, crop_box) for image in images])
         n = len(rgbs)
-        return read_crops(self.net(crops), crop_K.repeat(n, 1, 1), self.volume)
+        return read_crops(self.engine(crops), crop_K.repeat(n, 1, 1), self.volume)
 
     def refine(self, read: CropReadout, robust: bool = True) -> FitResult:
         """Cold fits of a readout's people from their regressed poses, with or without the

@@ -6,7 +6,8 @@ For single-person scenes of a test seed range (disjoint from training's), measur
 - 2D keypoints: PCK@0.1 (error under 10% of the body box's longer side), visible and
   occluded joints apart;
 - 3D: MPJPE (pelvis-aligned) and PA-MPJPE of the regression head alone and of NBV fitting
-  started from it, with and without the occlusion model.
+  started from it, with and without the occlusion model, and of the same fit with the
+  feature term off (keypoints and priors only: what the NBV features add).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ class ConditionResult:
     fit_mpjpe: np.ndarray
     fit_pa: np.ndarray
     plain_fit_mpjpe: np.ndarray  # fitting without the occlusion model
+    keypoint_fit_mpjpe: np.ndarray  # fitting with the feature term off
     occluded_share: np.ndarray  # [N] share of the body hidden by occluders
     seconds: float  # fitting time of the full (robust) fits
 
@@ -72,9 +74,10 @@ def evaluate_condition(
     fit = fit or FitConfig()
     fitter = Fitter(volume, fit)
     plain = replace(fit, robust=False)
+    no_features = replace(fit, feature_weight=0.0)
     counts: dict[str, list[float]] = {}
     rows: dict[str, list[torch.Tensor]] = {k: [] for k in (
-        "reg", "reg_pa", "fit", "fit_pa", "plain", "occ")}
+        "reg", "reg_pa", "fit", "fit_pa", "plain", "kp", "occ")}
     seconds = 0.0
     starts = range(0, count, batch)
     for start in tqdm(starts, desc=name, disable=not progress):
@@ -96,6 +99,9 @@ def evaluate_condition(
         res_plain = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
                                read.keypoint_confidence, config=plain)
         rows["plain"].append(mpjpe(res_plain.joints, gt).cpu())
+        res_kp = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
+                            read.keypoint_confidence, config=no_features)
+        rows["kp"].append(mpjpe(res_kp.joints, gt).cpu())
         occl = torch.tensor([_hidden_share(items[i]) for i in range(len(items))])
         rows["occ"].append(occl)
     cat = {k: torch.cat(v).numpy() for k, v in rows.items()}
@@ -104,7 +110,8 @@ def evaluate_condition(
         name=name, kernel_accuracy=rate["kernel"], kernel_accuracy_10cm=rate["kernel10"],
         pck_visible=rate["pck_vis"], pck_occluded=rate.get("pck_occ", float("nan")),
         regression_mpjpe=cat["reg"], regression_pa=cat["reg_pa"], fit_mpjpe=cat["fit"],
-        fit_pa=cat["fit_pa"], plain_fit_mpjpe=cat["plain"], occluded_share=cat["occ"],
+        fit_pa=cat["fit_pa"], plain_fit_mpjpe=cat["plain"], keypoint_fit_mpjpe=cat["kp"],
+        occluded_share=cat["occ"],
         seconds=seconds)
 
 

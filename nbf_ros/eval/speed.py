@@ -6,7 +6,9 @@ decoded from a sensor_msgs/Image layout, run through the pipeline with the peopl
 start on the first frame and warm-started from the previous frame afterwards (the node's
 steady state), and turned into a HumanPoseArray. The 3DNBF reference setting (a 320 px crop
 so that the fit renders 80 x 80, 120 steps, no warm start) runs with the same code, so the
-speed-up is a ratio measured in one run. Writes speed_<device>[_<tag>].json, .md and .png.
+speed-up is a ratio measured in one run. Writes speed_<device>[_<tag>].json, .md and .png,
+which name the inference engine that ran the network (``--engine``, by default
+config/pose.yaml's ``auto``) with its one-line description.
 """
 
 from __future__ import annotations
@@ -30,9 +32,14 @@ SIZES = {"640x480": (640, 480), "1280x720": (1280, 720)}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of the bench verb."""
+    from nbf_ros.vision.engines.select import ENGINE_NAMES
+
     parser.add_argument("--out", type=Path, default=Path("bench/results"),
                         help="folder for speed_<device>.json/.md/.png (default bench/results)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--engine", choices=ENGINE_NAMES, default=None,
+                        help="inference engine of the feature network (default: the engine "
+                             "parameter of config/pose.yaml, auto)")
     parser.add_argument("--people", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--sizes", nargs="+", choices=sorted(SIZES), default=sorted(SIZES))
     parser.add_argument("--frames", type=int, default=10, help="timed frames per setting")
@@ -118,11 +125,17 @@ def run(args: argparse.Namespace) -> int:
     from nbf_ros.node_settings import build_pipeline
     from nbf_ros.pipeline import PipelineConfig, PosePipeline
     from nbf_ros.replay.command import node_parameters
+    from nbf_ros.vision.engines import EngineUnavailable
 
     if args.frames < 1 or min(args.people) < 1 or max(args.people) > 32:
         raise UsageError("--frames must be >= 1 and --people between 1 and 32")
     settings = dict(node_parameters(args.param), device=args.device)
-    pipeline, _ = build_pipeline(settings)
+    if args.engine is not None:
+        settings["engine"] = args.engine
+    try:
+        pipeline, _ = build_pipeline(settings)
+    except EngineUnavailable as exc:
+        raise UsageError(f"engine {settings['engine']!r} cannot run here: {exc}") from exc
     device = pipeline.device
     name = (torch.cuda.get_device_name(device) if device.type == "cuda"
             else f"CPU {platform.machine()}, {torch.get_num_threads()} threads")
@@ -136,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
                      "people": len(boxes), **result})
     if not args.no_reference:
         reference = PosePipeline(PipelineConfig(
-            model=settings["model"], device=settings["device"], crop_size=320,
+            model=settings["model"], device=settings["device"], engine=settings["engine"],
+            crop_size=320,
             fit=FitConfig(iterations=120, root_iterations=40, coarse_fraction=0.0)))
         # 3DNBF fits at 80 x 80 from scratch every frame; one person, 640 x 480.
         scene = _frame(1, SIZES["640x480"], 43)
@@ -146,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
                      "size": "640x480", "people": 1, **result})
     data = {"device": name, "device_type": device.type,
             "date": time.strftime("%Y-%m-%d"), "torch": torch.__version__,
-            "engine": settings["engine"],
+            "engine": pipeline.engine.name,
+            "engine_description": pipeline.engine.description,
             "fit": {"cold_iterations": settings["fit_iterations"],
                     "warm_iterations": settings["tracking_iterations"],
                     "time_budget_ms": settings["fit_time_budget_ms"]},
@@ -168,6 +183,8 @@ def _markdown(data: dict[str, Any]) -> str:
              f"{fit['warm_iterations']} warm steps, time budget "
              f"{fit['time_budget_ms'] or 'none'} ms. Milliseconds p50 / p95 per frame; "
              "detection is timed on the whole frame, the fit on the given people's boxes.",
+             *([f"Network engine: {data['engine_description']}."]
+               if "engine_description" in data else []),
              "", "| setting | input | people | decode | detect | network | fit | message | "
              "total | FPS |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:

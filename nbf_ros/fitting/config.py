@@ -22,9 +22,14 @@ class FitConfig:
     robust: bool = True  # occlusion model on: occluded pixels are explained by clutter
     # How a pixel's feature is compared with the render: "blend" is the cosine to the
     # rendered (weight-blended) feature, optimal at the true pose; "average" is 3DNBF's
-    # weight-averaged cosine to each kernel, cheaper (scalar table lookups) but biased.
+    # weight-averaged cosine to each kernel, cheaper (scalar table lookups) but biased;
+    # "posterior" is the probability the network's softmax over kernels and clutter gives
+    # the rendered kernels (nbf_ros/nbv/likelihood.py).
     match: str = "blend"
-    temperature: float = 0.1  # soft max temperature of the robust likelihood (3DNBF: 0.1)
+    occlusion_prior: float = 0.3  # "posterior" match: chance that a body pixel is hidden
+    # Soft max temperature of the robust likelihood (3DNBF: 0.1); with "posterior", the
+    # softmax temperature, best the one the network was trained with (0.07).
+    temperature: float = 0.1
     hypotheses: int = 1  # 2 adds a copy turned 180 degrees about the body's vertical axis
     coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
     coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
@@ -34,6 +39,9 @@ class FitConfig:
     # L2 on the rotation offsets from the start (radians^2): keeps the fit at the start
     # where the image says little, e.g. when starting from a network's pose regression.
     anchor_weight: float = 0.0
+    # Weight of the feature likelihood; 0 fits keypoints and priors alone (an ablation that
+    # shows what the NBV features add).
+    feature_weight: float = 1.0
     keypoint_weight: float = 1e-3  # robust 2D keypoint term, used when keypoints are given
     keypoint_scale: float = 4.0  # pixels: the robust term's scale (Geman-McClure)
     tolerance: float = 1e-5  # converged when the loss improves less than this per step
@@ -61,14 +69,19 @@ class FitConfig:
             raise ValueError(f"final_lr_fraction must be in (0, 1], got {self.final_lr_fraction}")
         if self.lr <= 0 or self.temperature <= 0:
             raise ValueError("lr and temperature must be positive")
-        if self.match not in ("blend", "average"):
-            raise ValueError(f"match must be 'blend' or 'average', got {self.match!r}")
+        if self.match not in ("blend", "average", "posterior"):
+            raise ValueError(f"match must be 'blend', 'average' or 'posterior', got "
+                             f"{self.match!r}")
         if self.hypotheses not in (1, 2):
             raise ValueError(f"hypotheses must be 1 or 2, got {self.hypotheses}")
         if not 0.0 <= self.coarse_fraction <= 1.0:
             raise ValueError(f"coarse_fraction must be in [0, 1], got {self.coarse_fraction}")
         if self.coarse_sigma < 1.0:
             raise ValueError(f"coarse_sigma must be >= 1, got {self.coarse_sigma}")
+        if not 0.0 <= self.occlusion_prior < 1.0:
+            raise ValueError(f"occlusion_prior must be in [0, 1), got {self.occlusion_prior}")
+        if self.feature_weight < 0:
+            raise ValueError(f"feature_weight must be >= 0, got {self.feature_weight}")
         if self.anchor_weight < 0:
             raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
         if self.check_every < 1:

@@ -30,6 +30,9 @@ from nbf_ros.nbv.likelihood import (
     clutter_similarity,
     kernel_similarity,
     likelihood,
+    listed_similarity,
+    posterior_likelihood,
+    posterior_normaliser,
     rendered_similarity,
     similarity_table,
 )
@@ -52,6 +55,7 @@ class _Level:
     person: Tensor  # [BH] long, table row of each batch entry
     clutter: Tensor  # [BH, P] best clutter cosine per pixel
     background: Tensor | None  # [BH, P, D] best clutter feature per pixel ("blend" match)
+    log_z: Tensor | None = None  # [BH, P] softmax log partition per pixel ("posterior")
 
 
 class Fitter:
@@ -162,7 +166,13 @@ class Fitter:
         sigma = vol.sigma * sigma_scale
         posed = vol.pose(start.rotations, start.translation, start.shape)
         radius = window_radius(posed.points, sigma, cam, cfg.render)
-        if cfg.match == "blend":
+        log_z = None
+        if cfg.match == "posterior":
+            kf = vol.kernel_features(posed)[::hyp]  # start pose of each person
+            log_z, clutter = posterior_normaliser(features, kf, vol.clutter, cfg.temperature)
+            log_z = log_z.repeat_interleave(hyp, 0)
+            table = background = None
+        elif cfg.match == "blend":
             clutter, background = clutter_match(features, vol.clutter)
             background = background.repeat_interleave(hyp, 0)
             table = None
@@ -171,7 +181,8 @@ class Fitter:
             table = similarity_table(features, vol.features)
         clutter = clutter.repeat_interleave(hyp, 0)
         person = torch.arange(features.shape[0], device=features.device).repeat_interleave(hyp)
-        return _Level(cam, rays, sigma, radius, features, table, person, clutter, background)
+        return _Level(cam, rays, sigma, radius, features, table, person, clutter, background,
+                      log_z)
 
     def _compose(self, start: BodyState, d_root: Tensor, d_trans: Tensor, d_pose: Tensor,
                  d_shape: Tensor) -> BodyState:
@@ -195,14 +206,21 @@ class Fitter:
         index = select_kernels(posed.points.detach(), level.sigma, level.camera, level.rays,
                                   level.radius, cfg.render)
         weight = kernel_weights(posed.points, level.sigma, level.rays, index, cfg.render.opacity)
-        if cfg.match == "blend":
-            similarity = rendered_similarity(level.features, level.person, index, weight,
-                                             vol.kernel_features(posed), level.background)
+        if cfg.match == "posterior":
+            similarity = listed_similarity(level.features, level.person, index,
+                                           vol.kernel_features(posed))
+            lik = posterior_likelihood(weight, similarity, level.log_z, level.clutter,
+                                       cfg.temperature,
+                                       cfg.occlusion_prior if cfg.robust else 0.0)
         else:
-            similarity = kernel_similarity(level.table, level.person, index,
-                                           vol.bin_weights(posed), vol.gram)
-        lik = likelihood(weight, similarity, level.clutter, cfg.temperature, cfg.robust)
-        loss = -lik.score
+            if cfg.match == "blend":
+                similarity = rendered_similarity(level.features, level.person, index, weight,
+                                                 vol.kernel_features(posed), level.background)
+            else:
+                similarity = kernel_similarity(level.table, level.person, index,
+                                               vol.bin_weights(posed), vol.gram)
+            lik = likelihood(weight, similarity, level.clutter, cfg.temperature, cfg.robust)
+        loss = -cfg.feature_weight * lik.score
         loss = loss + cfg.pose_prior_weight * rest_distance(state.rotations[:, self.fitted])
         if cfg.fit_shape:
             loss = loss + cfg.shape_prior_weight * l2_prior(state.shape)

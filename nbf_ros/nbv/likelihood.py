@@ -20,7 +20,18 @@ phi_p with the render, in one of two ways (``FitConfig.match``):
   (bench/results/recovery.md).
 
 Either way ``fg * sigmoid((c - o) / T)`` is the probability that a pixel of the body is
-hidden. The score is averaged over pixels; the fitter minimises its negative.
+hidden.
+
+* ``posterior``: the network's own softmax over every kernel and clutter entry at the
+  training temperature (InfoNCE is a softmax classifier, so these probabilities are what
+  training calibrated; raw cosines are not). A pixel scores
+  ``log(fg ((1 - pi) q_obj + pi q_clutter) + (1 - fg) q_clutter)`` with ``q_obj`` the
+  render-weighted probability of the kernels there, ``q_clutter`` the clutter entries'
+  mass and ``pi`` the chance that a body pixel is hidden (0: no occlusion model). The
+  posterior that a body pixel is hidden is ``fg pi q_clutter / ((1 - pi) q_obj + pi
+  q_clutter)``.
+
+The score is averaged over pixels; the fitter minimises its negative.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ from nbf_ros.nbv.renderer import blend_features
 
 __all__ = [
     "Likelihood", "clutter_match", "clutter_similarity", "kernel_similarity", "likelihood",
+    "listed_similarity", "posterior_likelihood", "posterior_normaliser",
     "rendered_similarity", "similarity_table",
 ]
 
@@ -152,4 +164,66 @@ def likelihood(
         else:
             body = obj
         score = fg * body + (1.0 - fg) * clutter
+    return Likelihood(score=score.mean(-1), object_similarity=obj, occlusion=occlusion)
+
+
+@torch.no_grad()
+def posterior_normaliser(
+    features: Tensor,  # [Bp, P, D] unit image features, one crop per person
+    kernel_features: Tensor,  # [Bp, K, D] unit kernel features of each person's start pose
+    clutter: Tensor,  # [C, D]
+    temperature: float,
+) -> tuple[Tensor, Tensor]:  # log Z [Bp, P], clutter probability [Bp, P]
+    """Per pixel, the log partition of the softmax over every kernel and clutter entry and
+    the probability mass of the clutter entries, computed once per frame.
+
+    The network was trained with exactly this softmax (InfoNCE over kernels and clutter),
+    so its posterior is calibrated where raw cosines are not. The kernels' features are
+    taken at the start pose: the partition hardly moves with a frame's pose change.
+    """
+    lk = features @ kernel_features.transpose(1, 2) / temperature
+    lc = features @ clutter.t() / temperature
+    log_z = torch.logsumexp(torch.cat((lk, lc), -1), -1)
+    return log_z, torch.exp(torch.logsumexp(lc, -1) - log_z)
+
+
+def listed_similarity(
+    features: Tensor,  # [Bp, P, D] unit image features
+    person: Tensor,  # [B] long, crop each batch entry reads
+    index: Tensor,  # [B, P, M] long, -1 = empty
+    kernel_features: Tensor,  # [B, K, D] unit pose-dependent kernel features
+) -> Tensor:  # [B, P, M]
+    """Cosine between each pixel's feature and each kernel listed at it (0 where empty)."""
+    batch, num_k, dim = kernel_features.shape
+    rows = (torch.arange(batch, device=index.device)[:, None, None] * num_k
+            + index.clamp_min(0))
+    listed = kernel_features.reshape(-1, dim)[rows]  # [B, P, M, D]
+    return (listed * features[person][:, :, None, :]).sum(-1) * (index >= 0)
+
+
+def posterior_likelihood(
+    weight: Tensor,  # [B, P, M] render weights
+    similarity: Tensor,  # [B, P, M] from listed_similarity
+    log_z: Tensor,  # [B, P] from posterior_normaliser
+    clutter: Tensor,  # [B, P] clutter probability from posterior_normaliser
+    temperature: float,
+    occlusion_prior: float,  # probability that a body pixel is hidden (0: plain)
+) -> Likelihood:
+    """Log probability of each pixel's kernel-or-clutter posterior under the render.
+
+    A pixel covered by the body with weight fg shows one of its kernels (posterior mass
+    ``q_obj``, the render-weighted mean over the listed kernels), or with probability
+    ``occlusion_prior`` an occluder (mass ``q_clutter``); the rest (1 - fg) is background:
+    ``log(fg ((1 - pi) q_obj + pi q_clutter) + (1 - fg) q_clutter)``.
+    """
+    fg = weight.sum(-1)
+    # A kernel's probability cannot exceed one; the clamp only guards the start-pose
+    # partition against a pose whose features moved above it.
+    prob = torch.exp((similarity / temperature - log_z[..., None]).clamp(max=0.0))
+    obj = (weight * prob).sum(-1) / fg.clamp_min(1e-6)
+    pi = occlusion_prior
+    body = (1.0 - pi) * obj + pi * clutter
+    score = torch.log(fg * body + (1.0 - fg) * clutter + 1e-6)
+    with torch.no_grad():
+        occlusion = fg * pi * clutter / (body + 1e-6)
     return Likelihood(score=score.mean(-1), object_similarity=obj, occlusion=occlusion)

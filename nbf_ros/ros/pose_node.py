@@ -55,6 +55,7 @@ from nbf_ros.ros.markers import human_markers
 from nbf_ros.ros.messages import human_pose_array, rgb_image
 from nbf_ros.ros.params import PARAMS, check_value, descriptor
 from nbf_ros.stream.slot import LatestSlot
+from nbf_ros.vision.engines import EngineUnavailable
 
 __all__ = ["FrameRejected", "ParameterError", "PoseNode", "main"]
 
@@ -155,6 +156,11 @@ class PoseNode(LifecycleNode):
             if s["cpu_threads"]:
                 torch.set_num_threads(s["cpu_threads"])
             self._pipeline, self._tracker = build_pipeline(s)
+        except EngineUnavailable as exc:  # the engine asked for cannot run on this machine
+            self.get_logger().error(f"configure failed: engine {s['engine']!r} cannot run on "
+                                    f"device {s['device']!r}: {exc}")
+            self._pipeline = None
+            return TransitionCallbackReturn.FAILURE
         except Exception as exc:  # noqa: BLE001 - any load failure leaves the node unconfigured
             self.get_logger().error(f"configure failed: cannot load model {s['model']!r} on "
                                     f"device {s['device']!r}: {exc}")
@@ -168,8 +174,10 @@ class PoseNode(LifecycleNode):
             "debug": self.create_lifecycle_publisher(Image, "humans/debug_image",
                                                      replace_depth(POSE_QOS, 1)),
         }
+        for engine, reason in self._pipeline.engine.skipped:  # why "auto" passed them over
+            self.get_logger().info(f"engine {engine} not used: {reason}")
         self.get_logger().info(f"configured: model {s['model']} on {self._device_name}, "
-                               f"engine {s['engine']}")
+                               f"engine {self._pipeline.engine_description}")
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -371,7 +379,10 @@ class PoseNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         state = "active" if self._active else (
             "configured" if self._pipeline is not None else "unconfigured")
-        values = {"state": state, "engine": self._settings["engine"],
+        pipeline = self._pipeline  # read once: cleanup may clear it meanwhile
+        engine = (pipeline.engine_description if pipeline is not None
+                  else f"{self._settings['engine']} (not loaded)")
+        values = {"state": state, "engine": engine,
                   "device": self._device_name, "model": self._settings["model"],
                   "frames dropped (busy)": str(self._slot.dropped),
                   "camera_info": "ok" if self._camera is not None else self._camera_problem}

@@ -19,9 +19,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["STRIDE", "FeatureNet", "NetOutput", "NetworkConfig", "rotation_6d_to_matrix"]
+__all__ = ["STRIDE", "UPRIGHT_ROOT_6D", "FeatureNet", "NetOutput", "NetworkConfig",
+           "rotation_6d_to_matrix"]
 
 STRIDE = 4  # input pixels per output cell of every map head
+# First two columns of the root rotation of a person upright before a camera: body +x on
+# camera +x, body up (+y) on camera up (-y; camera y points down).
+UPRIGHT_ROOT_6D = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
 
 
 @dataclass(frozen=True)
@@ -123,12 +127,17 @@ class FeatureNet(nn.Module):
         nn.init.constant_(self.centre_head[-1].bias, -2.19)
         nn.init.constant_(self.heatmap_head[-1].bias, -2.19)
         with torch.no_grad():
-            # Start the regression at the identity rotation for every joint.
+            # Start the regression at the rest pose, standing upright before the camera.
+            # The root must not start at the identity: that puts body up (+y) on camera
+            # down (+y), exactly opposite the truth's second column, where the 6D loss has
+            # no gradient (a unit vector at its antipode); a model trained from there kept
+            # its root upside down and bent its hips and spine back by half turns.
             last = self.regressor[-1]
             last.weight.mul_(0.01)
             last.bias.zero_()
             last.bias[: cfg.num_joints * 6].copy_(
                 torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).repeat(cfg.num_joints))
+            last.bias[:6].copy_(torch.tensor(UPRIGHT_ROOT_6D))
 
     def forward(self, image: Tensor) -> NetOutput:
         """Heads for a batch of RGB images [B, 3, H, W] in [0, 1]."""

@@ -19,12 +19,16 @@ from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file
 from nbf_ros.vision.network import FeatureNet, NetworkConfig
 
-__all__ = ["DEFAULT_MODEL", "FORMAT", "VERSION", "load_model", "resolve_model_path",
-           "save_model"]
+__all__ = ["DEFAULT_MODEL", "FIT_KEYS", "FORMAT", "VERSION", "fit_settings", "load_model",
+           "resolve_model_path", "save_model", "update_model_meta"]
 
 FORMAT = "nbf_ros.feature_model"
 VERSION = 1
 DEFAULT_MODEL = "nbf_anny_net.pt"
+# FitConfig fields a model file may set (meta["fit"]): how far the fit should trust this
+# model's features, keypoints and regressed pose (chosen by bench/fit_settings.py).
+FIT_KEYS = ("match", "temperature", "occlusion_prior", "keypoint_weight", "anchor_weight",
+            "feature_weight", "pose_prior_weight")
 
 
 def resolve_model_path(name: str | Path) -> Path:
@@ -89,3 +93,24 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
     meta = dict(data.get("meta", {}))
     meta["render_opacity"] = float(data.get("render_opacity", RenderConfig().opacity))
     return net.eval().to(device), volume.to(device), meta
+
+
+def fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
+    """The fitting objective settings a model file carries (empty when none)."""
+    fit = meta.get("fit") or {}
+    unknown = sorted(set(fit) - set(FIT_KEYS))
+    if unknown:
+        raise ValueError(f"model fit settings: unknown keys {unknown}; allowed: {FIT_KEYS}")
+    return dict(fit)
+
+
+def update_model_meta(path: str | Path, **items: Any) -> None:
+    """Set metadata entries of a model file in place (written through a temporary file)."""
+    path = resolve_model_path(path)
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an nbf_ros model file")
+    data["meta"] = {**data.get("meta", {}), **items}
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(data, tmp)
+    tmp.replace(path)

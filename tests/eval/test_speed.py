@@ -23,8 +23,18 @@ def test_bench_writes_a_row_per_setting_with_every_stage(tmp_path: Path) -> None
         for stage in ("decode", "detect", "network", "fit", "message", "total"):
             assert row[stage]["p95"] >= row[stage]["p50"] >= 0
         assert row["fps"] > 0 and row["people_estimated"] == row["people"]
+    # The engine that really ran (auto on the CPU: ONNX Runtime, where installed).
+    assert data["engine"] in ("onnxruntime", "torch") and data["engine_description"]
     assert (tmp_path / "speed_cpu.png").stat().st_size > 5_000
     assert "| this project (warm start) | 640x480 | 2 |" in (tmp_path / "speed_cpu.md").read_text()
+
+
+def test_engine_that_cannot_run_is_a_usage_error(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "nbf_ros.cli", "bench", "--device", "cpu", "--engine",
+               "tensorrt", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "engine 'tensorrt' cannot run here" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_bad_people_count_is_a_usage_error(tmp_path: Path) -> None:

@@ -46,6 +46,38 @@ class TestRecovery:
         assert float(mpjpe(result.joints, scene.joints).max()) < 0.01
 
 
+class TestPosteriorMatch:
+    """The "posterior" match: the features' softmax over kernels and clutter."""
+
+    def test_fit_reduces_joint_error_from_a_perturbed_start(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 4, seed=0)
+        cfg = FitConfig(iterations=60, match="posterior", temperature=0.07)
+        before = mpjpe(capsule_volume.pose(start.rotations, start.translation).joints,
+                       scene.joints)
+        after = mpjpe(Fitter(capsule_volume, cfg).fit(scene.features, scene.camera,
+                                                      start).joints, scene.joints)
+        assert float(after.median()) < 0.7 * float(before.median())
+
+    def test_occluded_joints_are_reported_not_visible(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 4, seed=2, occluder=0.3)
+        cfg = FitConfig.tracking(match="posterior", temperature=0.07)
+        result = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, scene.truth)
+        under = joints_under(scene.joints, scene.camera, scene.occluder)  # [B, J]
+        assert int(under.sum()) >= 4
+        assert float((result.joint_visibility[under] < 0.5).float().mean()) >= 0.8
+        assert float((result.joint_visibility[~under] >= 0.5).float().mean()) >= 0.7
+
+
+class TestFeatureWeight:
+    def test_without_the_feature_term_features_do_not_move_the_fit(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=3)
+        cfg = FitConfig.tracking(iterations=10, feature_weight=0.0)
+        noise = torch.nn.functional.normalize(torch.randn_like(scene.features), dim=-1)
+        with_scene = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
+        with_noise = Fitter(capsule_volume, cfg).fit(noise, scene.camera, start)
+        torch.testing.assert_close(with_scene.joints, with_noise.joints)
+
+
 class TestOcclusion:
     def test_occluded_joints_are_reported_not_visible(self, capsule_volume):
         scene, _ = scene_and_start(capsule_volume, 4, seed=2, occluder=0.3)
@@ -156,7 +188,9 @@ class TestInputs:
     @pytest.mark.parametrize("field,value", [("iterations", 0), ("hypotheses", 3),
                                              ("coarse_fraction", 1.5), ("lr", -1.0),
                                              ("time_budget_ms", 0.0),
-                                             ("anchor_weight", -1.0)])
+                                             ("anchor_weight", -1.0),
+                                             ("feature_weight", -1.0),
+                                             ("occlusion_prior", 1.0), ("match", "nearest")])
     def test_bad_config_values_are_rejected(self, field, value):
         with pytest.raises(ValueError, match=field):
             dataclasses.replace(FitConfig(), **{field: value})

@@ -9,6 +9,9 @@ from nbf_ros.nbv.likelihood import (
     clutter_similarity,
     kernel_similarity,
     likelihood,
+    listed_similarity,
+    posterior_likelihood,
+    posterior_normaliser,
     rendered_similarity,
     similarity_table,
 )
@@ -105,3 +108,58 @@ class TestBlend:
         plain = likelihood(weight, torch.tensor([[obj_covered], [obj_empty]]),
                            torch.tensor([[clutter], [clutter]]), robust=False)
         assert float(plain.score[0]) < float(plain.score[1]) - 0.5
+
+
+class TestPosterior:
+    """The "posterior" match: the network's softmax over kernels and clutter."""
+
+    kernels = torch.eye(4)[:3]  # three orthogonal kernel features in 4-D
+    clutter = torch.eye(4)[3:]  # one clutter feature, orthogonal to them
+
+    def pixel(self, observed: torch.Tensor, weight: float, kernel: int,
+              occlusion_prior: float = 0.3):
+        """Likelihood of one pixel covered with ``weight`` by kernel ``kernel``."""
+        feats = observed[None, None]
+        log_z, clutter = posterior_normaliser(feats, self.kernels[None], self.clutter, 0.1)
+        index = torch.tensor([[[kernel]]])
+        sim = listed_similarity(feats, torch.tensor([0]), index, self.kernels[None])
+        return posterior_likelihood(torch.tensor([[[weight]]]), sim, log_z, clutter, 0.1,
+                                    occlusion_prior)
+
+    def test_kernel_and_clutter_probabilities_sum_to_one(self):
+        feats = F.normalize(torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(0)),
+                            dim=-1)
+        log_z, clutter = posterior_normaliser(feats, self.kernels.expand(2, -1, -1),
+                                              self.clutter, 0.1)
+        kernels = torch.exp(feats @ self.kernels.t() / 0.1 - log_z[..., None]).sum(-1)
+        torch.testing.assert_close(kernels + clutter, torch.ones(2, 5))
+
+    def test_listed_similarity_is_the_cosine_to_each_listed_kernel(self):
+        feats = F.normalize(torch.tensor([[[0.6, 0.8, 0.0, 0.0]]]), dim=-1)
+        sim = listed_similarity(feats, torch.tensor([0]), torch.tensor([[[1, 0, -1]]]),
+                                self.kernels[None])
+        torch.testing.assert_close(sim, torch.tensor([[[0.8, 0.6, 0.0]]]))
+
+    def test_the_right_kernel_scores_above_a_wrong_one(self):
+        observed = self.kernels[1]
+        right = self.pixel(observed, 1.0, kernel=1).score
+        wrong = self.pixel(observed, 1.0, kernel=2).score
+        assert float(right) > float(wrong) + 1.0
+
+    def test_covering_background_costs_more_than_leaving_it(self):
+        background = self.clutter[0]
+        covered = self.pixel(background, 1.0, kernel=0, occlusion_prior=0.0).score
+        left = self.pixel(background, 0.0, kernel=0, occlusion_prior=0.0).score
+        assert float(covered) < float(left) - 1.0
+
+    def test_the_occlusion_prior_bounds_what_an_occluder_costs(self):
+        occluder = self.clutter[0]
+        robust = self.pixel(occluder, 1.0, kernel=0, occlusion_prior=0.3)
+        plain = self.pixel(occluder, 1.0, kernel=0, occlusion_prior=0.0)
+        left = self.pixel(occluder, 0.0, kernel=0).score
+        assert abs(float(left - robust.score) - (-torch.log(torch.tensor(0.3)))) < 0.01
+        assert float(plain.score) < float(robust.score) - 1.0
+        assert float(robust.occlusion) > 0.99
+
+    def test_a_visible_body_pixel_is_not_marked_occluded(self):
+        assert float(self.pixel(self.kernels[0], 1.0, kernel=0).occlusion) < 0.01

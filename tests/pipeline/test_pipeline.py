@@ -92,6 +92,30 @@ def test_bad_settings_are_refused() -> None:
         PipelineConfig(detect_size=100)
     with pytest.raises(ValueError, match="max_people"):
         PipelineConfig(max_people=0)
+    with pytest.raises(ValueError, match="engine must be one of auto, tensorrt"):
+        PipelineConfig(engine="tflite")
+
+
+def test_the_engine_running_the_network_is_reported(pipeline: PosePipeline) -> None:
+    # auto on the CPU: ONNX Runtime where it is installed (bench/results/engines_cpu.md).
+    assert pipeline.engine.name in ("onnxruntime", "torch")
+    assert pipeline.engine_description.startswith(f"{pipeline.engine.name} (")
+    assert [name for name, _ in pipeline.engine.skipped][:2] == ["tensorrt", "compiled"]
+
+
+def test_engines_give_the_same_readout(pipeline: PosePipeline, scene: Scene) -> None:
+    from nbf_ros.vision.engines import create_engine
+
+    box = scene.people[0].box
+    engine = pipeline.engine
+    try:
+        pipeline.engine = create_engine("torch", pipeline.net, None, pipeline.device)
+        ref = pipeline.readout([scene.image], scene.K, box)
+    finally:
+        pipeline.engine = engine
+    read = pipeline.readout([scene.image], scene.K, box)
+    assert float((read.features * ref.features).sum(-1).min()) > 0.999
+    assert float((read.regression_joints - ref.regression_joints).abs().max()) < 1e-3
 
 
 def test_detection_finds_a_lone_person_in_most_frames(pipeline: PosePipeline) -> None:

@@ -31,7 +31,7 @@ def test_every_default_passes_its_own_check(params) -> None:  # noqa: ANN001
 @pytest.mark.parametrize(("name", "value", "says"), [
     ("max_people", 0, "must be in"),
     ("detection_threshold", math.nan, "must be finite"),
-    ("engine", "tensorrt", "must be one of"),
+    ("engine", "tflite", "must be one of"),
     ("fit_iterations", 2.5, "must be a int"),
     ("warm_start", "yes", "must be a bool"),
 ])

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import time
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def test_live_parameters_change_and_bad_values_are_refused_with_a_reason(
     probe, _ = node_and_probe
     refused = set_param(probe, "max_people", 0)  # rclpy's own range check, from the descriptor
     assert not refused.successful and "out of range" in refused.reason
-    refused = set_param(probe, "engine", "tensorrt")  # our check: choices
+    refused = set_param(probe, "engine", "tflite")  # our check: choices
     assert not refused.successful and "engine must be one of" in refused.reason
     refused = set_param(probe, "model", "other.pt")
     assert not refused.successful and "read on configure" in refused.reason
@@ -103,9 +104,27 @@ def test_configure_failure_is_logged_and_the_node_stays_up(rclpy_module,  # noqa
         assert node.stop() == 0, node.log_text()
 
 
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None,
+                    reason="TensorRT is installed here, so the engine may well configure")
+def test_unavailable_engine_is_one_line_and_the_node_stays_unconfigured(
+        rclpy_module, tmp_path: Path) -> None:  # noqa: ANN001
+    node = NodeProcess(dict(FAST, engine="tensorrt"), tmp_path, ros_environment(tmp_path),
+                       "noengine")
+    try:
+        node.wait_for_log("configure failed", timeout=90)
+        log = node.log_text()
+        assert "engine 'tensorrt' cannot run" in log and "TensorRT is not installed" in log
+        assert "Traceback" not in log
+        time.sleep(1.0)
+        assert node.process.poll() is None
+    finally:
+        assert node.stop() == 0, node.log_text()
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(("param", "says"), [
-    ({"engine": "tensorrt"}, "engine must be one of"),
+    ({"engine": "tflite"}, "engine must be one of"),
     ({"max_people": 0}, "max_people"),
 ])
 def test_bad_parameters_file_stops_with_one_clear_line(tmp_path: Path, param: dict,

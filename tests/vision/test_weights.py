@@ -12,7 +12,15 @@ from nbf_ros.nbv.renderer import RenderConfig
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file
 from nbf_ros.vision.network import FeatureNet, NetworkConfig
-from nbf_ros.vision.weights import FORMAT, VERSION, load_model, resolve_model_path, save_model
+from nbf_ros.vision.weights import (
+    FORMAT,
+    VERSION,
+    fit_settings,
+    load_model,
+    resolve_model_path,
+    save_model,
+    update_model_meta,
+)
 
 VOLUME = "nbv_anny.npz"
 SMALL = NetworkConfig(widths=(8, 12, 16, 24, 32), decoder_width=16, blocks=1)
@@ -141,3 +149,41 @@ def test_resolve_model_path_keeps_an_existing_path(tmp_path: Path) -> None:
 def test_resolve_model_path_names_a_missing_file() -> None:
     with pytest.raises(FileNotFoundError, match="no_such_model.pt"):
         resolve_model_path("no_such_model.pt")
+
+
+def test_fit_settings_stored_in_a_model_file_come_back_with_its_metadata(saved,
+                                                                       tmp_path: Path) -> None:
+    path = tmp_path / "tuned.pt"
+    path.write_bytes(saved[0].read_bytes())
+
+    update_model_meta(path, fit={"match": "posterior", "keypoint_weight": 0.3})
+
+    _, _, meta = load_model(path)
+    assert fit_settings(meta) == {"match": "posterior", "keypoint_weight": 0.3}
+    assert meta["steps"] == 3  # the rest of the metadata is kept
+
+
+def test_a_model_without_fit_settings_has_none() -> None:
+    assert fit_settings({"steps": 3}) == {}
+
+
+def test_unknown_fit_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="lr"):
+        fit_settings({"fit": {"lr": 1.0}})
+
+
+def test_the_pipeline_fits_with_the_model_files_settings(saved, tmp_path: Path) -> None:
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+
+    path = tmp_path / "tuned.pt"
+    path.write_bytes(saved[0].read_bytes())
+    update_model_meta(path, fit={"match": "posterior", "anchor_weight": 0.02})
+
+    tuned = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch"))
+    plain = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch",
+                                        model_fit_settings=False))
+
+    for cfg in (tuned.fit_config, tuned.tracking_config):
+        assert (cfg.match, cfg.anchor_weight) == ("posterior", 0.02)
+    assert (plain.fit_config.match, plain.fit_config.anchor_weight) == ("blend", 0.0)
+    assert tuned.tracking_config.iterations == plain.tracking_config.iterations

@@ -1,0 +1,127 @@
+"""Choose the fitting objective's settings for a feature model on validation people.
+
+    python bench/fit_settings.py [--model runs/x/model.pt] [--count 24] [--store]
+
+How strongly the fit should trust the model's features, its keypoints and its regressed pose
+depends on how good each of them is, so these settings belong to the model. This runs a
+small grid of objectives (feature match, keypoint weight, anchor to the regressed pose) on
+single occluded people of the validation seeds (from 2,000,000,000; the model card's test
+seeds start at 1,000,000,000 and training's at 0), fitting with the model's own render
+opacity and 120 steps, and ranks them by median MPJPE (pelvis-aligned). ``--store`` writes
+the best one into the model file (``meta["fit"]``), which PosePipeline then applies.
+Writes bench/results/fit_settings.md and .json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from record import RESULTS, environment  # noqa: E402
+
+from nbf_ros.eval.metrics import mpjpe  # noqa: E402
+from nbf_ros.fitting.config import FitConfig  # noqa: E402
+from nbf_ros.fitting.fitter import Fitter  # noqa: E402
+from nbf_ros.nbv.renderer import RenderConfig  # noqa: E402
+from nbf_ros.synth.mesh import BodyMesh  # noqa: E402
+from nbf_ros.synth.scenes import SceneConfig  # noqa: E402
+from nbf_ros.train.synthetic import SyntheticScenes, collate_scenes  # noqa: E402
+from nbf_ros.vision.readout import read_crops  # noqa: E402
+from nbf_ros.vision.weights import (  # noqa: E402
+    DEFAULT_MODEL,
+    load_model,
+    resolve_model_path,
+    update_model_meta,
+)
+
+VALIDATION_SEED = 2_000_000_000
+
+# The grid: 3DNBF's objective (cosine match, no anchor) and the softmax-posterior match with
+# stronger keypoint terms and an anchor to the regressed pose.
+CANDIDATES: dict[str, dict] = {
+    "blend (3DNBF-like)": dict(match="blend", temperature=0.1, keypoint_weight=1e-3,
+                               anchor_weight=0.0),
+    "blend, keypoints 0.1, anchor 0.01": dict(match="blend", temperature=0.1,
+                                              keypoint_weight=0.1, anchor_weight=0.01),
+    "posterior": dict(match="posterior", temperature=0.07, keypoint_weight=1e-3,
+                      anchor_weight=0.0),
+    "posterior, keypoints 0.1, anchor 0.01": dict(match="posterior", temperature=0.07,
+                                                  keypoint_weight=0.1, anchor_weight=0.01),
+    "posterior, keypoints 0.3, anchor 0.01": dict(match="posterior", temperature=0.07,
+                                                  keypoint_weight=0.3, anchor_weight=0.01),
+    "posterior, keypoints 1, anchor 0.03": dict(match="posterior", temperature=0.07,
+                                                keypoint_weight=1.0, anchor_weight=0.03),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fit the validation people with every candidate; report, and store the best."""
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model file or models/ name")
+    parser.add_argument("--count", type=int, default=24, help="validation people")
+    parser.add_argument("--store", action="store_true",
+                        help="write the best settings into the model file")
+    args = parser.parse_args(argv)
+    model = resolve_model_path(args.model)
+    net, volume, meta = load_model(model)
+    data = SyntheticScenes(BodyMesh.default(), VALIDATION_SEED, args.count,
+                           SceneConfig(height=128, width=128, occluder_probability=1.0,
+                                       extra_people=0))
+    batch = collate_scenes([data[i] for i in range(args.count)])
+    with torch.no_grad():
+        read = read_crops(net(batch["image"]), batch["K"], volume)
+    truth = batch["joints"][:, 0]
+    reg = mpjpe(read.regression_joints, truth).numpy() * 1e3
+    base = FitConfig(render=RenderConfig(opacity=meta["render_opacity"]))
+    rows = {"regression head (no fit)": {"median_mm": float(np.median(reg)),
+                                         "mean_mm": float(reg.mean())}}
+    for name, settings in tqdm(CANDIDATES.items(), desc="settings"):
+        fitter = Fitter(volume, dataclasses.replace(base, **settings))
+        res = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
+                         read.keypoint_confidence)
+        err = mpjpe(res.joints, truth).numpy() * 1e3
+        rows[name] = {"settings": settings, "median_mm": float(np.median(err)),
+                      "mean_mm": float(err.mean()), "beats_regression": float(np.mean(err < reg))}
+    best = min(CANDIDATES, key=lambda n: rows[n]["median_mm"])
+    entry = {"model": model.name, "environment": environment(torch.device("cpu")),
+             "people": args.count, "seed": VALIDATION_SEED, "rows": rows, "best": best}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "fit_settings.json").write_text(json.dumps(entry, indent=2) + "\n")
+    (RESULTS / "fit_settings.md").write_text(_markdown(entry))
+    print(_markdown(entry))
+    if args.store:
+        update_model_meta(model, fit=CANDIDATES[best])
+        print(f"stored {best!r} in {model}")
+    return 0
+
+
+def _markdown(entry: dict) -> str:
+    """The ranking as a Markdown table."""
+    env = entry["environment"]
+    lines = [f"# Fit settings of {entry['model']} ({env['date']}, {env['device']})", "",
+             f"`python bench/fit_settings.py`: {entry['people']} occluded single people of the "
+             f"validation seeds (from {entry['seed']}), 120 fitting steps from the regression "
+             "head. MPJPE pelvis-aligned, mm; \"beats\" is the share of people whose fit is "
+             "closer than the regression.", "",
+             "| objective | median MPJPE | mean MPJPE | beats regression |", "|---|---|---|---|"]
+    for name, row in entry["rows"].items():
+        beats = f"{100 * row['beats_regression']:.0f}%" if "beats_regression" in row else ""
+        mark = " (chosen)" if name == entry["best"] else ""
+        lines.append(f"| {name}{mark} | {row['median_mm']:.1f} | {row['mean_mm']:.1f} | "
+                     f"{beats} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
