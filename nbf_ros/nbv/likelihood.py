@@ -55,7 +55,9 @@ class Likelihood:
     """Per-crop score and per-pixel maps."""
 
     score: Tensor  # [B] mean per-pixel score (higher is better)
-    object_similarity: Tensor  # [B, P] weight-averaged cosine to the rendered kernels
+    # [B, P] how well the render explains each pixel: the cosine to the render ("blend",
+    # "average") or the rendered kernels' softmax probability ("posterior").
+    object_similarity: Tensor
     occlusion: Tensor  # [B, P] probability that a body pixel is hidden (0 off the body)
 
 
