@@ -70,19 +70,22 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=DEFAULT_MODEL, help="model file or models/ name")
     parser.add_argument("--count", type=int, default=24, help="validation people")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     parser.add_argument("--store", action="store_true",
                         help="write the best settings into the model file")
     args = parser.parse_args(argv)
     model = resolve_model_path(args.model)
-    net, volume, meta = load_model(model)
+    device = torch.device(args.device)
+    net, volume, meta = load_model(model, device)
     data = SyntheticScenes(BodyMesh.default(), VALIDATION_SEED, args.count,
                            SceneConfig(height=128, width=128, occluder_probability=1.0,
                                        extra_people=0))
-    batch = collate_scenes([data[i] for i in range(args.count)])
+    batch = {k: v.to(device) for k, v in
+             collate_scenes([data[i] for i in range(args.count)]).items()}
     with torch.no_grad():
         read = read_crops(net(batch["image"]), batch["K"], volume)
     truth = batch["joints"][:, 0]
-    reg = mpjpe(read.regression_joints, truth).numpy() * 1e3
+    reg = mpjpe(read.regression_joints, truth).cpu().numpy() * 1e3
     base = FitConfig(render=RenderConfig(opacity=meta["render_opacity"]))
     rows = {"regression head (no fit)": {"median_mm": float(np.median(reg)),
                                          "mean_mm": float(reg.mean())}}
@@ -90,11 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         fitter = Fitter(volume, dataclasses.replace(base, **settings))
         res = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
                          read.keypoint_confidence)
-        err = mpjpe(res.joints, truth).numpy() * 1e3
+        err = mpjpe(res.joints, truth).cpu().numpy() * 1e3
         rows[name] = {"settings": settings, "median_mm": float(np.median(err)),
                       "mean_mm": float(err.mean()), "beats_regression": float(np.mean(err < reg))}
     best = min(CANDIDATES, key=lambda n: rows[n]["median_mm"])
-    entry = {"model": model.name, "environment": environment(torch.device("cpu")),
+    entry = {"model": model.name, "environment": environment(device),
              "people": args.count, "seed": VALIDATION_SEED, "rows": rows, "best": best}
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "fit_settings.json").write_text(json.dumps(entry, indent=2) + "\n")

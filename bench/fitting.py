@@ -79,9 +79,11 @@ def markdown(runs: dict) -> str:
              "Written by `bench/fitting.py`; 80 x 80 crop per person, Anny volume, "
              "10 kernels per pixel. Times in ms (p50 / p95).", ""]
     for run in runs.values():
-        lines += [f"## {run['device']} ({run['device_type']}), {run['date']}, "
+        lines += [f"## {run['device']} ({run.get('key', run['device_type'])}), {run['date']}, "
                   f"torch {run['torch']}", "",
-                  f"{run['kernels']} kernels, match `{run['match']}`. Warm fit: "
+                  f"{run['kernels']} kernels, match `{run['match']}`"
+                  + (", compiled step (`FitConfig.compile_step`)" if run.get("compile_step")
+                     else "") + ". Warm fit: "
                   "`FitConfig.tracking()` (cap 20 steps) from a start a few degrees off; "
                   "cold fit: `FitConfig()`, 120 steps from 20 degrees off (3DNBF's budget)."
                   + (" CUDA graphs captured in an untimed first fit, replayed in the timed "
@@ -112,7 +114,7 @@ def plot(runs: dict) -> None:
         people = [r["people"] for r in run["rows"]]
         for key, style in (("warm_fit", "o-"), ("cold_fit", "s--")):
             ax.plot(people, [r[key]["p50"] for r in run["rows"]], style,
-                    label=f"{run['device_type']} {key.replace('_', ' ')}")
+                    label=f"{run.get('key', run['device_type'])} {key.replace('_', ' ')}")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("people fitted in one batch")
@@ -131,8 +133,13 @@ def main() -> None:
     parser.add_argument("--people", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--repeats", type=int, default=20, help="timed fits per measurement")
     parser.add_argument("--cold-repeats", type=int, default=5)
-    parser.add_argument("--match", choices=("blend", "average"), default="blend")
+    parser.add_argument("--match", choices=("blend", "average", "posterior"), default="blend")
+    parser.add_argument("--compile", action="store_true",
+                        help="FitConfig.compile_step (recorded as its own entry)")
     args = parser.parse_args()
+    objective = dict(match=args.match, compile_step=args.compile)
+    if args.match == "posterior":
+        objective["temperature"] = 0.07
     device = torch.device(args.device)
     cpu_volume = NeuralBodyVolume.load(find_model_file("nbv_anny.npz"))
     volume = copy.deepcopy(cpu_volume).to(device)
@@ -145,11 +152,11 @@ def main() -> None:
                               seed)
 
         steps = 20
-        free = FitConfig.tracking(iterations=steps, tolerance=-1.0, match=args.match)
+        free = FitConfig.tracking(iterations=steps, tolerance=-1.0, **objective)
         it_times, _ = measure(free, args.repeats, 3.0, seed=1)
-        warm_times, warm_iters = measure(FitConfig.tracking(match=args.match), args.repeats,
+        warm_times, warm_iters = measure(FitConfig.tracking(**objective), args.repeats,
                                          3.0, seed=2)
-        cold_times, _ = measure(FitConfig(match=args.match), args.cold_repeats, 20.0, seed=3)
+        cold_times, _ = measure(FitConfig(**objective), args.cold_repeats, 20.0, seed=3)
         rows.append({
             "people": people,
             "iteration": stats([t / steps for t in it_times]),
@@ -159,6 +166,9 @@ def main() -> None:
         tqdm.write(f"{people:3d} people: {rows[-1]}")
     entry = {**environment(device), "kernels": volume.num_kernels, "resolution": SIZE,
              "kernels_per_pixel": fitter.config.render.max_per_pixel, "match": args.match,
+             "compile_step": args.compile,
+             "key": device.type + (" compiled" if args.compile else "")
+             + ("" if args.match == "blend" else f" {args.match}"),
              "repeats": args.repeats, "cold_repeats": args.cold_repeats, "rows": rows}
     runs = save("fitting", entry, markdown)
     plot(runs)

@@ -33,11 +33,12 @@ def environment(device: torch.device) -> dict[str, Any]:
 
 def save(name: str, entry: dict[str, Any],
          markdown: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
-    """Merge ``entry`` into results/<name>.json under its device type, write <name>.md
+    """Merge ``entry`` into results/<name>.json under its ``key`` (default: its device
+    type), write <name>.md
     from all entries, and return them."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     runs = load(name)
-    runs[entry["device_type"]] = entry
+    runs[entry.get("key", entry["device_type"])] = entry
     (RESULTS / f"{name}.json").write_text(json.dumps(runs, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown(runs))
     return runs

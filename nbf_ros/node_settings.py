@@ -41,7 +41,7 @@ PARAMS: tuple[ParamSpec, ...] = (
               "feature network file: a path, or a file name in the package's models/ folder"),
     ParamSpec("engine", "auto",
               "inference engine of the feature network; auto: the first that works of "
-              "tensorrt and compiled (CUDA only), onnxruntime, torch", choices=ENGINE_NAMES),
+              "tensorrt (CUDA only), onnxruntime, torch", choices=ENGINE_NAMES),
     ParamSpec("device", "auto", "torch device: auto (CUDA when present), cpu, cuda or cuda:N"),
     ParamSpec("cpu_threads", 0, "torch CPU threads (0: torch's default)", 0, 256),
     # Input (read on configure).
@@ -67,6 +67,10 @@ PARAMS: tuple[ParamSpec, ...] = (
               live=True),
     ParamSpec("fit_time_budget_ms", 0.0,
               "stop fitting a frame after this many milliseconds (0: no limit)", 0.0, 10_000.0,
+              live=True),
+    ParamSpec("fit_compile", False,
+              "torch.compile each fitting step (fewer, fused kernels; people counts are "
+              "padded to a power of two, and each new one compiles first: tens of seconds)",
               live=True),
     ParamSpec("warm_start", True, "start tracked people's fits from their previous frame",
               live=True),
@@ -151,11 +155,13 @@ def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,
     cfg.visibility_threshold = settings["visibility_threshold"]
     budget = settings["fit_time_budget_ms"] or None
     cold = settings["fit_iterations"]
+    compiled = settings["fit_compile"]
     pipeline.fit_config = replace(
-        pipeline.fit_config, iterations=cold, time_budget_ms=budget,
+        pipeline.fit_config, iterations=cold, time_budget_ms=budget, compile_step=compiled,
         root_iterations=min(PipelineConfig().fit.root_iterations, cold))
     pipeline.tracking_config = replace(pipeline.tracking_config, time_budget_ms=budget,
-                                       iterations=settings["tracking_iterations"])
+                                       iterations=settings["tracking_iterations"],
+                                       compile_step=compiled)
     tracker.config = TrackerConfig(timeout=settings["track_timeout"],
                                    min_iou=settings["track_min_iou"],
                                    warm_start=settings["warm_start"])

@@ -88,10 +88,11 @@ class PosePipeline:
     def __init__(self, config: PipelineConfig | None = None) -> None:
         self.config = cfg = config or PipelineConfig()
         self.device = resolve_device(cfg.device)
-        self.net, self.volume, self.meta = load_model(cfg.model, self.device)
+        model_path = resolve_model_path(cfg.model)
+        self.net, self.volume, self.meta = load_model(model_path, self.device)
         # Raises EngineUnavailable (with the reason) when a named engine cannot run here;
         # "auto" records in engine.skipped why it passed over the faster ones.
-        self.engine = create_engine(cfg.engine, self.net, resolve_model_path(cfg.model),
+        self.engine = create_engine(cfg.engine, self.net, model_path,
                                     self.device, crop_size=cfg.crop_size,
                                     detect_size=cfg.detect_size)
         # The model's kernels render its silhouettes with its own opacity (nbv/silhouette.py),

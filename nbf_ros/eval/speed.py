@@ -82,6 +82,10 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
                                                       "message", "total")}
     sync = torch.cuda.synchronize if pipeline.device.type == "cuda" else (lambda: None)
     states = None
+    replays: list[int] = []  # fitting steps of each frame's (last) fit replayed from a graph
+    if pipeline.device.type == "cuda":  # this setting's own peak, not an earlier one's cache
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(pipeline.device)
     for i in range(frames + 1):  # frame 0 warms up (and is the cold start of tracking)
         sync()
         start = time.perf_counter()
@@ -101,6 +105,7 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
         states = pipeline.last_states
         if i == 0:
             continue
+        replays.append(pipeline.fitter.graph_replays)
         stages["decode"].append(t_decode - start)
         stages["detect"].append(t_detect - t_decode)
         stages["network"].append(pipeline.timing.get("network", 0.0))
@@ -110,8 +115,10 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
     out: dict[str, Any] = {k: _percentiles(v) for k, v in stages.items()}
     out["fps"] = float(1.0 / np.mean(stages["total"]))
     out["people_estimated"] = len(humans)
+    out["graph_replays_per_frame"] = float(np.mean(replays))
     if pipeline.device.type == "cuda":
         out["gpu_memory_mb"] = torch.cuda.max_memory_allocated(pipeline.device) / 2**20
+        out["gpu_reserved_mb"] = torch.cuda.max_memory_reserved(pipeline.device) / 2**20
     out["host_max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
 
@@ -164,7 +171,9 @@ def run(args: argparse.Namespace) -> int:
             "engine_description": pipeline.engine.description,
             "fit": {"cold_iterations": settings["fit_iterations"],
                     "warm_iterations": settings["tracking_iterations"],
-                    "time_budget_ms": settings["fit_time_budget_ms"]},
+                    "time_budget_ms": settings["fit_time_budget_ms"],
+                    "compile_step": settings["fit_compile"],
+                    "match": pipeline.tracking_config.match},
             "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / (f"speed_{device.type}" + (f"_{args.tag}" if args.tag else ""))
@@ -181,17 +190,30 @@ def _markdown(data: dict[str, Any]) -> str:
              f"engine {data['engine']})", "",
              f"`nbf-ros bench`: fitting {fit['cold_iterations']} cold / "
              f"{fit['warm_iterations']} warm steps, time budget "
-             f"{fit['time_budget_ms'] or 'none'} ms. Milliseconds p50 / p95 per frame; "
-             "detection is timed on the whole frame, the fit on the given people's boxes.",
+             f"{fit['time_budget_ms'] or 'none'} ms"
+             + (f", match `{fit['match']}`" if "match" in fit else "")
+             + (", compiled step (`fit_compile`)" if fit.get("compile_step") else "")
+             + ". Milliseconds p50 / p95 per frame; detection is timed on the whole frame, "
+             "the fit on the given people's boxes. Memory: peak GPU memory torch's allocator held "
+             "(the CUDA context, a few hundred MB, comes on top) and the process's peak "
+             "resident size, MB.",
              *([f"Network engine: {data['engine_description']}."]
                if "engine_description" in data else []),
              "", "| setting | input | people | decode | detect | network | fit | message | "
-             "total | FPS |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "total | FPS | memory GPU / host |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         cells = " | ".join(f"{r[k]['p50']:.1f} / {r[k]['p95']:.1f}" for k in
                            ("decode", "detect", "network", "fit", "message", "total"))
+        gpu = f"{r['gpu_reserved_mb']:.0f}" if "gpu_reserved_mb" in r else "-"
+        host = f"{r['host_max_rss_mb']:.0f}" if "host_max_rss_mb" in r else "-"
         lines.append(f"| {r['setting']} | {r['size']} | {r['people']} | {cells} | "
-                     f"{r['fps']:.2f} |")
+                     f"{r['fps']:.2f} | {gpu} / {host} |")
+    if data.get("device_type") == "cuda" and all("graph_replays_per_frame" in r
+                                                  for r in data["rows"]):
+        lines += ["", "Fitting steps per frame replayed from a CUDA graph (the rest ran "
+                      "eagerly): " + ", ".join(f"{r['size']} x {r['people']}: "
+                                               f"{r['graph_replays_per_frame']:.1f}"
+                                               for r in data["rows"]) + "."]
     ref = [r for r in data["rows"] if r["setting"].startswith("3DNBF")]
     ours = [r for r in data["rows"] if r["size"] == "640x480" and r["people"] == 1
             and not r["setting"].startswith("3DNBF")]

@@ -85,6 +85,20 @@ class Fitter:
         """Fit B bodies, one per crop, starting from ``init``."""
         cfg = config or self.config
         _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
+        padded = (_compiled_batch(init.batch) if cfg.compile_step and init.batch > 0
+                  else init.batch)
+        if padded != init.batch:
+            # A compiled step compiles once per batch size: pad to a power of two with
+            # copies of the last body (fitted alongside, then dropped), so a node whose
+            # people count changes meets at most six sizes.
+            n = init.batch
+            pick = torch.cat((torch.arange(n), torch.full((padded - n,), n - 1))).to(
+                features.device)
+            return self.fit(
+                features[pick], camera.index(pick), init.index(pick),
+                None if keypoints is None else keypoints[pick],
+                None if keypoint_confidence is None else keypoint_confidence[pick],
+                config=cfg).index(slice(0, n))
         self._full_width = camera.width
         started = time.perf_counter()
         hyp, batch = cfg.hypotheses, init.batch
@@ -316,6 +330,9 @@ class _Session:
         self.pose_gate = torch.ones((), device=dev)
         self.active = torch.ones(bh, dtype=torch.bool, device=dev)
         self.fitter, self.cfg = fitter, cfg
+        # One compiled function serves every session: dynamo caches by code object and
+        # guards on shapes and settings, so a session of known shapes compiles nothing.
+        self.loss = _compiled_loss() if cfg.compile_step else _Session.objective
         self.stepper = _Stepper(self.step, self.params, graphs)
 
     def state(self) -> BodyState:
@@ -323,12 +340,17 @@ class _Session:
         return self.fitter._compose(self.start, self.d_root, self.d_trans, self.d_pose,
                                     self.d_shape)
 
-    def step(self, level: _Level) -> Tensor:
-        """One Adam step of every body on ``level``; the loss before the step."""
+    def objective(self, level: _Level) -> Tensor:
+        """The loss of every body on ``level`` at the current offsets, anchor included."""
         loss = self.fitter._objective(self.state(), level, self.cfg, self.kp)[0]
         if self.cfg.anchor_weight > 0:
             offsets = self.d_pose.square().sum((1, 2)) + self.d_root.square().sum(1)
             loss = loss + self.cfg.anchor_weight * offsets
+        return loss
+
+    def step(self, level: _Level) -> Tensor:
+        """One Adam step of every body on ``level``; the loss before the step."""
+        loss = self.loss(self, level)
         loss.sum().backward()
         with torch.no_grad():
             self.d_pose.grad.mul_(self.pose_gate)
@@ -436,6 +458,29 @@ class _Stepper:
         graph.replay()  # capture records the step without running it
         self.replays += 1
         return loss
+
+
+_COMPILED: list[Callable] = []
+
+
+def _compiled_batch(batch: int) -> int:
+    """The batch size a compiled step runs ``batch`` bodies at: the next power of two."""
+    return 1 << (batch - 1).bit_length()
+
+
+def _compiled_loss() -> Callable[[_Session, _Level], Tensor]:
+    """``_Session.objective`` under torch.compile, made once per process."""
+    if not _COMPILED:
+        # Static shapes: each padded batch size, resolution level and objective variant
+        # compiles once (about 20 s on an H200, 25-50 s on 2 CPU cores). A symbolic batch
+        # size compiled for minutes on the H200 (2026-11-26), longer than the whole static
+        # set a node meets. That set (6 sizes x 2 levels x with or without keypoints) is
+        # above dynamo's default of 8 compilations per function, past which it would run
+        # the step eagerly; raising the limit leaves other code's compilations as they were.
+        limit = torch._dynamo.config.recompile_limit
+        torch._dynamo.config.recompile_limit = max(limit, 32)
+        _COMPILED.append(torch.compile(_Session.objective, dynamic=False))
+    return _COMPILED[0]
 
 
 def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:

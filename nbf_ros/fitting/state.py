@@ -64,3 +64,9 @@ class FitResult:
     iterations: Tensor  # [B] long, steps taken
     converged: Tensor  # [B] bool, stopped because the loss stopped improving
     hypothesis: Tensor  # [B] long, index of the winning hypothesis
+
+    def index(self, idx: Tensor | slice | list[int]) -> FitResult:
+        """The results of the bodies selected by ``idx``."""
+        return FitResult(self.state.index(idx), self.joints[idx], self.joint_visibility[idx],
+                         self.occlusion[idx], self.foreground[idx], self.loss[idx],
+                         self.iterations[idx], self.converged[idx], self.hypothesis[idx])

@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="continue the run in --out from its last checkpoint")
     parser.add_argument("--steps", type=int, help="override the config's steps")
     parser.add_argument("--device", help="override the config's device (auto, cpu, cuda)")
+    parser.add_argument("--batch", type=int, help="override the config's batch size")
+    parser.add_argument("--workers", type=int, help="override the config's rendering processes")
+    parser.add_argument("--minutes", type=float,
+                        help="stop after this many minutes of this session, the learning "
+                             "rate decayed by the clock")
     parser.add_argument("--install", type=Path, metavar="MODEL_PATH",
                         help="when done, copy the model file here (e.g. models/nbf_anny_net.pt)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -30,7 +35,9 @@ def run(args: argparse.Namespace) -> int:
     from nbf_ros.train.config import ConfigError, load_train_config
     from nbf_ros.train.loop import train
 
-    overrides = {k: v for k, v in (("steps", args.steps), ("device", args.device))
+    overrides = {k: v for k, v in (("steps", args.steps), ("device", args.device),
+                                   ("batch", args.batch), ("workers", args.workers),
+                                   ("minutes", args.minutes))
                  if v is not None}
     try:
         cfg = load_train_config(args.config, overrides)

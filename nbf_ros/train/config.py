@@ -43,6 +43,10 @@ class TrainConfig:
     warmup: int = 200  # linear warm-up steps, then cosine decay to 5% of lr
     device: str = "auto"  # auto (cuda if available), cpu, cuda, cuda:N
     workers: int = 1  # data-rendering processes
+    # Wall-clock limit of this run (resumed runs: of this session), 0 for none. The cosine
+    # decay runs by whichever is further along, steps or time, so a limited run still ends
+    # at the low learning rate.
+    minutes: float = 0.0
     temperature: float = 0.07  # InfoNCE temperature (3DNBF: 0.07)
     momentum: float = 0.9  # moving average of kernel and clutter features (3DNBF: 0.9)
     neighbour_radius: float = 0.1  # metres: kernels this close to the positive are not negatives
@@ -60,6 +64,7 @@ class TrainConfig:
         checks = [
             (self.steps >= 1, "steps must be >= 1"), (self.batch >= 1, "batch must be >= 1"),
             (self.lr > 0, "lr must be positive"), (self.workers >= 0, "workers must be >= 0"),
+            (self.minutes >= 0, "minutes must be >= 0"),
             (self.temperature > 0, "temperature must be positive"),
             (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             (self.warmup >= 0, "warmup must be >= 0"),

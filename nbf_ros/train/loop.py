@@ -112,12 +112,18 @@ def batch_losses(out: NetOutput, batch: dict[str, Tensor], volume: NeuralBodyVol
     return terms, extras
 
 
-def _lr_at(cfg: TrainConfig, step: int) -> float:
-    """Linear warm-up, then cosine decay to 5% of the base rate."""
-    if step < cfg.warmup:
+def _decay_position(cfg: TrainConfig, step: int) -> float:
+    """How far (0 to 1) the cosine decay is at ``step``."""
+    return min(1.0, max(0.0, (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)))
+
+
+def _lr_at(cfg: TrainConfig, step: int, at_least: float = 0.0) -> float:
+    """Linear warm-up, then cosine decay to 5% of the base rate; ``at_least`` moves the
+    decay on (a run with a time limit decays by the clock when that is further along)."""
+    if step < cfg.warmup and at_least <= 0.0:
         return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
+    t = max(_decay_position(cfg, step), min(at_least, 1.0))
+    return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
@@ -172,11 +178,15 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     sums: dict[str, float] = {}
     count = 0
     began = time.perf_counter() - elapsed
+    session = time.perf_counter()
+    limit = cfg.minutes * 60.0
+    decay_from = _decay_position(cfg, start)
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="train", unit="step")
     step = start
     for batch in loader:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        lr = _lr_at(cfg, step)
+        clock = (time.perf_counter() - session) / limit if limit > 0 else 0.0
+        lr = _lr_at(cfg, step, decay_from + (1.0 - decay_from) * clock if limit > 0 else 0.0)
         for group in opt.param_groups:
             group["lr"] = lr
         out = net(batch["image"])
@@ -195,7 +205,9 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         for k, v in {**terms, "loss": loss, "kernel_accuracy": extras["accuracy"]}.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         bar.update(1)
-        if step % cfg.log_every == 0 or step == cfg.steps:
+        out_of_time = limit > 0 and time.perf_counter() - session >= limit
+        last_step = step == cfg.steps or out_of_time
+        if step % cfg.log_every == 0 or last_step:
             last = {k: v / count for k, v in sums.items()}
             seconds = time.perf_counter() - began
             row = [step] + [last.get(c, 0.0) for c in LOG_COLUMNS[1:-2]] + [lr, seconds]
@@ -203,9 +215,11 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
                 csv.writer(fh).writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
             bar.set_postfix(loss=f"{last['loss']:.3f}", acc=f"{last['kernel_accuracy']:.2f}")
             sums, count = {}, 0
-        if step % cfg.checkpoint_every == 0 or step == cfg.steps:
+        if step % cfg.checkpoint_every == 0 or last_step:
             _checkpoint(ckpt_path, net, opt, volume, memory, step,
                         time.perf_counter() - began, cfg)
+        if out_of_time:
+            break
     bar.close()
     seconds = time.perf_counter() - began
     from nbf_ros.train.plots import plot_losses
@@ -213,7 +227,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     plot_losses(log_path, out_dir / "losses.png")
     model_path = out_dir / "model.pt"
     meta = {
-        "steps": cfg.steps, "batch": cfg.batch, "seed": cfg.seed,
+        "steps": step, "batch": cfg.batch, "seed": cfg.seed,
         "train_seconds": round(seconds, 1), "device": _device_name(device),
         "torch": str(torch.__version__), "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "image_size": [cfg.scene.height, cfg.scene.width], "final": last,

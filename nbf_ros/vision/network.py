@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = ["STRIDE", "UPRIGHT_ROOT_6D", "FeatureNet", "NetOutput", "NetworkConfig",
-           "rotation_6d_to_matrix"]
+           "check_images", "rotation_6d_to_matrix"]
 
 STRIDE = 4  # input pixels per output cell of every map head
 # First two columns of the root rotation of a person upright before a camera: body +x on
@@ -89,6 +89,19 @@ def _head(cin: int, cout: int) -> nn.Sequential:
                          nn.Conv2d(cin, cout, 1))
 
 
+def check_images(images: Tensor) -> None:
+    """ValueError unless ``images`` is a float batch [B, 3, H, W] with H, W multiples of 32."""
+    if images.dim() != 4 or images.shape[1] != 3 or images.shape[0] < 1:
+        raise ValueError(f"images: expected [B, 3, H, W] with B >= 1, got "
+                         f"{tuple(images.shape)}")
+    if images.shape[2] % 32 or images.shape[3] % 32 or images.shape[2] == 0 \
+            or images.shape[3] == 0:
+        raise ValueError(f"images: height and width must be positive multiples of 32, got "
+                         f"{tuple(images.shape[2:])}")
+    if not images.is_floating_point():
+        raise ValueError(f"images: expected floats in [0, 1], got {images.dtype}")
+
+
 class FeatureNet(nn.Module):
     """Encoder-decoder feature network; input RGB in [0, 1], H and W multiples of 32."""
 
@@ -141,11 +154,7 @@ class FeatureNet(nn.Module):
 
     def forward(self, image: Tensor) -> NetOutput:
         """Heads for a batch of RGB images [B, 3, H, W] in [0, 1]."""
-        if image.dim() != 4 or image.shape[1] != 3:
-            raise ValueError(f"expected images [B, 3, H, W], got {tuple(image.shape)}")
-        if image.shape[2] % 32 or image.shape[3] % 32:
-            raise ValueError(f"image height and width must be multiples of 32, got "
-                             f"{tuple(image.shape[2:])}")
+        check_images(image)
         x = self.stem((image - self.mean) / self.std)
         skips = []
         for stage in self.stages:

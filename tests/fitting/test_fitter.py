@@ -236,3 +236,52 @@ class TestDevices:
         assert graphed.graph_replays == cfg.iterations  # no warm-up, no new capture
         eager = Fitter(cuda_volume, dataclasses.replace(cfg, cuda_graphs=False)).fit(*inputs)
         assert float((second.joints - eager.joints).abs().max()) < 1e-4
+
+
+class TestCompiledStep:
+    """FitConfig.compile_step: the same optimisation, run as torch.compile'd kernels."""
+
+    def test_compiled_steps_follow_the_eager_steps(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=14, joint_deg=5.0)
+        cfg = FitConfig.tracking(iterations=6, tolerance=-1.0, match="posterior",
+                                 temperature=0.07, anchor_weight=0.01)
+        eager = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
+        compiled = Fitter(capsule_volume, dataclasses.replace(cfg, compile_step=True)).fit(
+            scene.features, scene.camera, start)
+        assert float((compiled.joints - eager.joints).abs().max()) < 1e-4
+        assert torch.allclose(compiled.loss, eager.loss, atol=1e-4)
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    def test_compiled_step_is_replayed_from_a_cuda_graph(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=15, joint_deg=5.0)
+        cuda_volume = copy.deepcopy(capsule_volume).cuda()
+        inputs = (scene.features.cuda(), scene.camera.to("cuda"), start.to("cuda"))
+        cfg = FitConfig.tracking(iterations=8, tolerance=-1.0)
+        eager = Fitter(cuda_volume, dataclasses.replace(cfg, cuda_graphs=False)).fit(*inputs)
+        fitter = Fitter(cuda_volume, dataclasses.replace(cfg, compile_step=True))
+        compiled = fitter.fit(*inputs)
+        assert fitter.graph_replays > 0
+        assert float((compiled.joints - eager.joints).abs().max()) < 1e-4
+
+    def test_compiled_batches_are_padded_to_a_power_of_two(self, capsule_volume, monkeypatch):
+        # The padding alone, without the compilation: the step stays eager.
+        from nbf_ros.fitting import fitter as fitter_module
+
+        monkeypatch.setattr(fitter_module, "_compiled_loss",
+                            lambda: fitter_module._Session.objective)
+        scene, start = scene_and_start(capsule_volume, 3, seed=16, joint_deg=5.0)
+        cfg = FitConfig.tracking(iterations=4, tolerance=-1.0)
+        seen = []
+        real = fitter_module._Session.__init__
+
+        def spy(self, fitter, cfg, start, *args, **kwargs):
+            seen.append(start.batch)
+            real(self, fitter, cfg, start, *args, **kwargs)
+
+        monkeypatch.setattr(fitter_module._Session, "__init__", spy)
+        padded = Fitter(capsule_volume, dataclasses.replace(cfg, compile_step=True)).fit(
+            scene.features, scene.camera, start)
+        plain = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
+        assert seen == [4, 3]
+        assert padded.joints.shape == plain.joints.shape
+        assert float((padded.joints - plain.joints).abs().max()) < 1e-5

@@ -14,7 +14,7 @@ import torch
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file, source_root
 from nbf_ros.train.config import load_train_config
-from nbf_ros.train.loop import train
+from nbf_ros.train.loop import _lr_at, train
 from nbf_ros.vision.weights import load_model
 
 ROOT = source_root()
@@ -106,3 +106,27 @@ def test_cli_reports_a_bad_config_without_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "unknown keys ['bogus']" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_time_limited_resume_stops_early_at_the_low_learning_rate(tiny_run: Path,
+                                                                  tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    cfg = load_train_config(TINY, {"steps": 100_000, "minutes": 0.05})
+    result = train(cfg, run, resume=True, progress=False)
+    assert 30 < result.steps < 100_000
+    _, _, meta = load_model(result.model_path)
+    assert meta["steps"] == result.steps
+    last = _log(run)[-1]
+    assert int(last["step"]) == result.steps
+    # The clock moved the cosine to its end: the last step ran near 5% of the base rate.
+    assert last["lr"] < 0.1 * cfg.lr
+
+
+def test_learning_rate_decays_by_the_clock_when_it_is_further_along() -> None:
+    cfg = load_train_config(TINY, {"steps": 1000})
+    by_steps = _lr_at(cfg, 100)
+    assert _lr_at(cfg, 100, at_least=0.0) == by_steps
+    assert _lr_at(cfg, 100, at_least=0.5) < by_steps
+    assert _lr_at(cfg, 100, at_least=1.0) == pytest.approx(0.05 * cfg.lr)
+    assert _lr_at(cfg, 999, at_least=0.1) == _lr_at(cfg, 999)  # steps further along: steps win

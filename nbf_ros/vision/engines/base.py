@@ -16,26 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nbf_ros.vision.network import NetOutput
+from nbf_ros.vision.network import NetOutput, check_images
 
 __all__ = ["Engine", "EngineUnavailable", "check_images", "net_output"]
 
 
 class EngineUnavailable(RuntimeError):
     """An engine that cannot run here; the message says why (one line, for a log)."""
-
-
-def check_images(images: Tensor) -> None:
-    """ValueError unless ``images`` is a float batch [B, 3, H, W] with H, W multiples of 32."""
-    if images.dim() != 4 or images.shape[1] != 3 or images.shape[0] < 1:
-        raise ValueError(f"images: expected [B, 3, H, W] with B >= 1, got "
-                         f"{tuple(images.shape)}")
-    if images.shape[2] % 32 or images.shape[3] % 32 or images.shape[2] == 0 \
-            or images.shape[3] == 0:
-        raise ValueError(f"images: height and width must be positive multiples of 32, got "
-                         f"{tuple(images.shape[2:])}")
-    if not images.is_floating_point():
-        raise ValueError(f"images: expected floats in [0, 1], got {images.dtype}")
 
 
 def net_output(heads: Sequence[Tensor], renormalise: bool = False) -> NetOutput:

@@ -4,9 +4,13 @@
     engine.name, engine.description, engine.skipped   # what runs, and why not the others
 
 Order of "auto" (first that works): TensorRT, torch.compile, ONNX Runtime, plain torch.
-TensorRT and torch.compile are tried on CUDA only: TensorRT needs it, and on the CPU
-compiling took about 55 s for the first input shape and 40 s for each new one on the 2-core
-test machine, too slow for a node start. ONNX Runtime comes before torch: on that CPU it
+TensorRT is tried on CUDA only, as it needs it. "auto" passes over torch.compile on both
+devices (name it to use it): on the 2-core CPU compiling took about 55 s for the first
+input shape and 40 s for each new one, too slow for a node start; on an NVIDIA H200
+(2026-11-26, bench/results/engines_cuda.md) the compiled FP16 network ran a crop in 2.8 ms
+against eager torch's 2.3 ms (this network is too small for FP16 to pay; launches bound
+it), took 35 s to create, and recompiled for new batch sizes during the pipeline benchmark.
+ONNX Runtime comes before torch: on that CPU it
 ran a crop and a detection frame 1.5 to 2.2 times faster than eager torch
 (bench/results/engines_cpu.md), and under a training run's load it kept its speed where
 torch's OpenMP threads stalled for about a second per call. On
@@ -33,6 +37,11 @@ _AUTO_SKIPS = {
         "tensorrt": "needs a CUDA device; the pipeline runs on the CPU",
         "compiled": "on the CPU compiling takes about a minute per input shape (set engine "
                     "compiled to use it anyway)",
+    },
+    "cuda": {
+        "compiled": "on an H200 the compiled network was slower per call than eager torch "
+                    "(2.8 vs 2.3 ms a crop) and compiled for 35 s and again for new batch "
+                    "sizes (set engine compiled to use it anyway)",
     },
 }
 
