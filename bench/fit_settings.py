@@ -61,6 +61,10 @@ CANDIDATES: dict[str, dict] = {
                                                   keypoint_weight=0.3, anchor_weight=0.01),
     "posterior, keypoints 1, anchor 0.03": dict(match="posterior", temperature=0.07,
                                                 keypoint_weight=1.0, anchor_weight=0.03),
+    "posterior, keypoints 1, anchor 0.01": dict(match="posterior", temperature=0.07,
+                                                keypoint_weight=1.0, anchor_weight=0.01),
+    "posterior, keypoints 3, anchor 0.03": dict(match="posterior", temperature=0.07,
+                                                keypoint_weight=3.0, anchor_weight=0.03),
 }
 
 

@@ -120,7 +120,7 @@ def _decay_position(cfg: TrainConfig, step: int) -> float:
 def _lr_at(cfg: TrainConfig, step: int, at_least: float = 0.0) -> float:
     """Linear warm-up, then cosine decay to 5% of the base rate; ``at_least`` moves the
     decay on (a run with a time limit decays by the clock when that is further along)."""
-    if step < cfg.warmup and at_least <= 0.0:
+    if step < cfg.warmup:  # the warm-up runs in full, clock or not
         return cfg.lr * (step + 1) / cfg.warmup
     t = max(_decay_position(cfg, step), min(at_least, 1.0))
     return cfg.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * t)))

@@ -130,3 +130,4 @@ def test_learning_rate_decays_by_the_clock_when_it_is_further_along() -> None:
     assert _lr_at(cfg, 100, at_least=0.5) < by_steps
     assert _lr_at(cfg, 100, at_least=1.0) == pytest.approx(0.05 * cfg.lr)
     assert _lr_at(cfg, 999, at_least=0.1) == _lr_at(cfg, 999)  # steps further along: steps win
+    assert _lr_at(cfg, 0, at_least=0.3) == _lr_at(cfg, 0)  # the warm-up is never skipped
