@@ -84,23 +84,29 @@ class Fitter:
     ) -> FitResult:
         """Fit B bodies, one per crop, starting from ``init``."""
         cfg = config or self.config
+        started = time.perf_counter()
         _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
         padded = (_compiled_batch(init.batch) if cfg.compile_step and init.batch > 0
                   else init.batch)
-        if padded != init.batch:
-            # A compiled step compiles once per batch size: pad to a power of two with
-            # copies of the last body (fitted alongside, then dropped), so a node whose
-            # people count changes meets at most six sizes.
-            n = init.batch
-            pick = torch.cat((torch.arange(n), torch.full((padded - n,), n - 1))).to(
-                features.device)
-            return self.fit(
-                features[pick], camera.index(pick), init.index(pick),
-                None if keypoints is None else keypoints[pick],
-                None if keypoint_confidence is None else keypoint_confidence[pick],
-                config=cfg).index(slice(0, n))
+        if padded == init.batch:
+            return self._fit(features, camera, init, keypoints, keypoint_confidence, cfg,
+                             started)
+        # A compiled step compiles once per batch size: pad to a power of two with copies
+        # of the last body (fitted alongside, then dropped), so a node whose people count
+        # changes meets at most six sizes.
+        n = init.batch
+        pick = torch.cat((torch.arange(n), torch.full((padded - n,), n - 1))).to(
+            features.device)
+        return self._fit(features[pick], camera.index(pick), init.index(pick),
+                         None if keypoints is None else keypoints[pick],
+                         None if keypoint_confidence is None else keypoint_confidence[pick],
+                         cfg, started).index(slice(0, n))
+
+    def _fit(self, features: Tensor, camera: CropCamera, init: BodyState,
+             keypoints: Tensor | None, keypoint_confidence: Tensor | None, cfg: FitConfig,
+             started: float) -> FitResult:
+        """``fit`` on checked inputs; ``started`` is when the call began (time budget)."""
         self._full_width = camera.width
-        started = time.perf_counter()
         hyp, batch = cfg.hypotheses, init.batch
         bh = batch * hyp
         start = _with_hypotheses(init.detach(), hyp)
