@@ -3,7 +3,9 @@
 # (issue 6): the pipeline table with the 3DNBF reference, a reduced step budget, the
 # compiled fitting step at one person, and the feature network per engine. Each part has its
 # own time limit, so one that hangs or fails leaves the others' results. On an H200
-# (2026-11-26) the parts took about 45, 20, 30 and 65 s.
+# (2026-11-26) the parts took about 45, 20, 30 and 65 s, before the reduced and compiled parts
+# also measured the pipelined layout (--pipelined: network of frame t+1 on a second thread
+# while frame t is fitted), which has not run on a GPU yet.
 #     bash bench/gpu_speed.sh [OUT_DIR]        (default bench/results)
 set -u
 out=${1:-bench/results}
@@ -21,9 +23,9 @@ part() {  # part NAME SECONDS COMMAND...: run with a limit, log, report its exit
 bench=(python3 -m nbf_ros.cli bench --device cuda --engine torch --frames 20 --out "$out" --quiet)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 part speed_torch 150 "${bench[@]}" --tag torch
-part speed_reduced 100 "${bench[@]}" --tag torch_reduced --no-reference --sizes 640x480 \
-    --param tracking_iterations=5
-part speed_compiled_reduced 120 "${bench[@]}" --tag torch_compiled_reduced --no-reference \
-    --people 1 --sizes 640x480 --param fit_compile=true --param tracking_iterations=5
+part speed_reduced 130 "${bench[@]}" --tag torch_reduced --no-reference --sizes 640x480 \
+    --param tracking_iterations=5 --pipelined
+part speed_compiled_reduced 150 "${bench[@]}" --tag torch_compiled_reduced --no-reference \
+    --people 1 --sizes 640x480 --param fit_compile=true --param tracking_iterations=5 --pipelined
 part engines 100 python3 bench/engines.py --device cuda --runs 50 --engines torch compiled \
     --out "$out"

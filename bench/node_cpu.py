@@ -31,6 +31,10 @@ from record import RESULTS, environment  # noqa: E402
 CONFIGS = {
     "defaults": {},  # the shipped parameters: 120 cold / 20 warm fitting steps, no budget
     "time budget 100 ms": {"fit_time_budget_ms": 100.0},
+    # The CPU real-time settings (bench/results/cpu_10fps.md), one worker thread...
+    "5 warm steps": {"tracking_iterations": 5},
+    # ...and two (network | fit), which split the cores (cpu_threads 0: one each here).
+    "5 warm steps, pipelined": {"tracking_iterations": 5, "pipelined": True},
 }
 WARM_UP = 10.0  # seconds of the stream before memory counts as settled
 

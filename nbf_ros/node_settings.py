@@ -9,17 +9,19 @@ marked ``live`` may change while the node is active; the others are read on conf
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, replace
 from typing import Any
 
 import yaml
 
+from nbf_ros.device import resolve_device
 from nbf_ros.fitting.tracking import Tracker, TrackerConfig
 from nbf_ros.pipeline import PipelineConfig, PosePipeline
 from nbf_ros.vision.engines import ENGINE_NAMES
 
 __all__ = ["PARAMS", "ParamSpec", "apply_live_settings", "build_pipeline", "check_value",
-           "default_settings", "parse_overrides"]
+           "cpu_threads", "default_settings", "parse_overrides"]
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,12 @@ PARAMS: tuple[ParamSpec, ...] = (
               "inference engine of the feature network; auto: the first that works of "
               "tensorrt (CUDA only), onnxruntime, torch", choices=ENGINE_NAMES),
     ParamSpec("device", "auto", "torch device: auto (CUDA when present), cpu, cuda or cuda:N"),
-    ParamSpec("cpu_threads", 0, "torch CPU threads (0: torch's default)", 0, 256),
+    ParamSpec("cpu_threads", 0,
+              "torch CPU threads per worker (0: all cores, or half of them each when "
+              "pipelined on a CPU)", 0, 256),
+    ParamSpec("pipelined", False,
+              "two worker threads: the network reads the next frame while the current one "
+              "is fitted (more frames per second, each later)"),
     # Input (read on configure).
     ParamSpec("image_transport", "raw",
               "raw: subscribe to sensor_msgs/Image on 'image'; compressed: to "
@@ -135,6 +142,18 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
             raise ValueError(f"{item!r}: {problem}")
         out[name] = float(value) if isinstance(specs[name].default, float) else value
     return out
+
+
+def cpu_threads(settings: dict[str, Any], cores: int | None = None) -> int | None:
+    """Torch CPU threads for ``settings`` (None: leave torch's default, all cores)."""
+    if settings["cpu_threads"]:
+        return settings["cpu_threads"]
+    if settings["pipelined"] and resolve_device(settings["device"]).type == "cpu":
+        # Two stages that each spread over every core oversubscribe it: on 2 cores, 5 warm
+        # steps ran at 6.1 FPS pipelined with 2 threads each and 9.8 FPS with one each
+        # (7.4 FPS one after the other; bench/results/speed_cpu_pipelined*.md).
+        return max(1, (cores or os.cpu_count() or 2) // 2)
+    return None
 
 
 def build_pipeline(settings: dict[str, Any]) -> tuple[PosePipeline, Tracker]:

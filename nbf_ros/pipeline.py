@@ -9,6 +9,10 @@ torch.compile, ONNX Runtime or TensorRT) runs once on the whole frame (downscale
 ``crop_size`` and run through the network again for its features, keypoints and regressed
 pose; the fitter then refines all people of the frame in one batch, starting from the
 regression or from the caller's warm starts (tracks).
+
+The stages split in two halves that a node may run on two threads (frame pipelining):
+``prepare`` (preprocessing, detection and the network's readout; nothing it does depends
+on earlier frames) and ``finish`` / ``finish_track`` (tracking, fitting and the estimates).
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ from nbf_ros.vision.weights import (
     resolve_model_path,
 )
 
-__all__ = ["Detection", "PipelineConfig", "PosePipeline"]
+__all__ = ["Detection", "PipelineConfig", "PosePipeline", "PreparedFrame"]
 
 
 @dataclass
@@ -80,6 +84,20 @@ class Detection:
 
     box: np.ndarray
     score: float
+
+
+@dataclass
+class PreparedFrame:
+    """A frame after the network, before fitting: what the second half of the pipeline
+    needs (its own timing, so two halves on two threads never share one)."""
+
+    image_size: tuple[int, int]  # height, width in pixels
+    K: Tensor  # [3, 3] float32 intrinsics on the pipeline's device
+    boxes: np.ndarray  # [N, 4] person boxes, image pixels
+    scores: list[float]
+    crop_box: Tensor | None  # [N, 4] square crops read by the network (None: nobody)
+    read: CropReadout | None  # the network's readout of the crops (None: nobody)
+    timing: dict[str, float]  # seconds per stage so far
 
 
 class PosePipeline:
@@ -172,39 +190,74 @@ class PosePipeline:
         ``boxes`` [N, 4] skips detection; ``warm_starts`` (one per box, None for a cold
         start) start the fit of those people from earlier states (tracking).
         """
-        started = time.perf_counter()
-        image, K_np = self._inputs(rgb, K)
-        self.timing = {"preprocess": time.perf_counter() - started}
-        if boxes is None:
-            found = self._detect_timed(image)
-            boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
-            scores = [d.score for d in found]
-        else:
-            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-            scores = [1.0] * len(boxes)
-        humans, _ = self._people(image, K_np, boxes, scores, warm_starts)
-        self.timing["total"] = time.perf_counter() - started
-        return humans
+        return self.finish(self.prepare(rgb, K, boxes), warm_starts)
 
     def track(self, rgb: np.ndarray, K: np.ndarray, tracker: Tracker,
               now: float) -> list[HumanEstimate]:
         """People in one video frame (time ``now``, seconds) with their track ids; fits
         start from the tracks' last bodies where the tracker allows warm starts."""
+        return self.finish_track(self.prepare(rgb, K), tracker, now)
+
+    def prepare(self, rgb: np.ndarray, K: np.ndarray,
+                boxes: np.ndarray | None = None) -> PreparedFrame:
+        """First half of a frame: the people found (or the given ``boxes`` [N, 4]) and the
+        network's readout of their crops. Depends on no earlier frame."""
         started = time.perf_counter()
         image, K_np = self._inputs(rgb, K)
-        self.timing = {"preprocess": time.perf_counter() - started}
-        found = self._detect_timed(image)
-        boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
-        matched = tracker.match(boxes, now)
-        humans, kept = self._people(image, K_np, boxes, [d.score for d in found],
-                                    tracker.warm_starts(matched))
+        timing = {"preprocess": time.perf_counter() - started}
+        if boxes is None:
+            tic = time.perf_counter()
+            found = self.detect(image)
+            timing["detect"] = time.perf_counter() - tic
+            boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
+            scores = [d.score for d in found]
+        else:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            scores = [1.0] * len(boxes)
+        Kt = torch.as_tensor(K_np, dtype=torch.float32, device=self.device)
+        frame = PreparedFrame((image.shape[1], image.shape[2]), Kt, boxes, scores, None, None,
+                              timing)
+        if len(boxes):
+            tic = time.perf_counter()
+            frame.crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32,
+                                             device=self.device)
+            crop_K = crop_intrinsics(Kt.expand(len(boxes), 3, 3), frame.crop_box,
+                                     self.config.crop_size, self.config.crop_size)
+            with torch.no_grad():
+                out = self.engine(self._crops(image, frame.crop_box))
+                frame.read = read_crops(out, crop_K, self.volume)
+            timing["network"] = time.perf_counter() - tic
+        timing["prepare"] = time.perf_counter() - started
+        return frame
+
+    def finish(self, frame: PreparedFrame,
+               warm_starts: list[BodyState | None] | None = None) -> list[HumanEstimate]:
+        """Second half of a frame: the fitted people of a prepared frame (``warm_starts``,
+        one per box, None for a cold start)."""
+        started = time.perf_counter()
+        humans, _ = self._people(frame, warm_starts)
+        self._finished(frame, started)
+        return humans
+
+    def finish_track(self, frame: PreparedFrame, tracker: Tracker,
+                     now: float) -> list[HumanEstimate]:
+        """Second half of a video frame (time ``now``, seconds): tracking and fitting."""
+        started = time.perf_counter()
+        matched = tracker.match(frame.boxes, now)
+        humans, kept = self._people(frame, tracker.warm_starts(matched))
         states = [self.last_states.index([i]) if self.last_states is not None else None
                   for i in range(len(humans))]
-        ids = tracker.update([matched[i] for i in kept], boxes[kept], states, now)
+        ids = tracker.update([matched[i] for i in kept], frame.boxes[kept], states, now)
         for human, track_id in zip(humans, ids, strict=True):
             human.track_id = track_id
-        self.timing["total"] = time.perf_counter() - started
+        self._finished(frame, started)
         return humans
+
+    def _finished(self, frame: PreparedFrame, started: float) -> None:
+        """Close a frame's timing ("total": both halves' work, not the wait between them)
+        and make it the last frame's."""
+        frame.timing["total"] = frame.timing["prepare"] + time.perf_counter() - started
+        self.timing = frame.timing
 
     def _inputs(self, rgb: np.ndarray, K: np.ndarray) -> tuple[Tensor, np.ndarray]:
         """The frame as a [3, H, W] tensor in [0, 1] on the device, and K as float64 [3, 3]."""
@@ -219,43 +272,26 @@ class PosePipeline:
         image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
         return image.permute(2, 0, 1).float() / 255.0, K_np
 
-    def _detect_timed(self, image: Tensor) -> list[Detection]:
-        """detect(), timed under "detect"."""
-        tic = time.perf_counter()
-        found = self.detect(image)
-        self.timing["detect"] = time.perf_counter() - tic
-        return found
-
-    def _people(self, image: Tensor, K_np: np.ndarray, boxes: np.ndarray, scores: list[float],
-                warm_starts: list[BodyState | None] | None
+    def _people(self, frame: PreparedFrame, warm_starts: list[BodyState | None] | None
                 ) -> tuple[list[HumanEstimate], list[int]]:
-        """Estimates of the people in boxes [N, 4], and the indices of the boxes they come
-        from (a person whose fit is not finite is dropped and counted in ``rejected``)."""
+        """Estimates of the people of a prepared frame, and the indices of the boxes they
+        come from (a person whose fit is not finite is dropped and counted in
+        ``rejected``)."""
         self.rejected = 0
         self.last_states = None
-        if len(boxes) == 0:
+        if frame.read is None or frame.crop_box is None:
             return [], []
-        cfg = self.config
-        dev = self.device
         tic = time.perf_counter()
-        crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32, device=dev)
-        Kt = torch.as_tensor(K_np, dtype=torch.float32, device=dev)
-        crop_K = crop_intrinsics(Kt.expand(len(boxes), 3, 3), crop_box, cfg.crop_size,
-                                 cfg.crop_size)
-        with torch.no_grad():
-            out = self.engine(self._crops(image, crop_box))
-            read = read_crops(out, crop_K, self.volume)
-        self.timing["network"] = time.perf_counter() - tic
-        tic = time.perf_counter()
-        result = self._fit(read, warm_starts)
-        self.timing["fit"] = time.perf_counter() - tic
+        result = self._fit(frame.read, warm_starts)
+        frame.timing["fit"] = time.perf_counter() - tic
         kept = _finite_people(result)
-        self.rejected = len(boxes) - len(kept)
+        self.rejected = len(frame.boxes) - len(kept)
         state = result.state.detach()
         self.last_states = state.index(kept) if kept else None
-        humans = self._estimates(result, boxes, scores, Kt, image.shape[1:], kept)
+        humans = self._estimates(result, frame.boxes, frame.scores, frame.K, frame.image_size,
+                                 kept)
         for human, i in zip(humans, kept, strict=True):
-            human.extra["crop_box"] = crop_box[i].cpu().numpy()
+            human.extra["crop_box"] = frame.crop_box[i].cpu().numpy()
         return humans, kept
 
     @torch.no_grad()

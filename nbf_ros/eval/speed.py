@@ -6,7 +6,10 @@ decoded from a sensor_msgs/Image layout, run through the pipeline with the peopl
 start on the first frame and warm-started from the previous frame afterwards (the node's
 steady state), and turned into a HumanPoseArray. The 3DNBF reference setting (a 320 px crop
 so that the fit renders 80 x 80, 120 steps, no warm start) runs with the same code, so the
-speed-up is a ratio measured in one run. Writes speed_<device>[_<tag>].json, .md and .png,
+speed-up is a ratio measured in one run. ``--pipelined`` also runs each setting the way a
+node with ``pipelined:=true`` does (decode, detection and network of frame t+1 on a second
+thread while frame t is fitted) and reports its frame rate and latency beside the one-thread
+figures. Writes speed_<device>[_<tag>].json, .md and .png,
 which name the inference engine that ran the network (``--engine``, by default
 config/pose.yaml's ``auto``) with its one-line description.
 """
@@ -17,6 +20,7 @@ import argparse
 import json
 import platform
 import resource
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="skip the 3DNBF reference setting (slow on a CPU)")
     parser.add_argument("--tag", default="",
                         help="suffix of the output names (speed_<device>_<tag>.*)")
+    parser.add_argument("--pipelined", action="store_true",
+                        help="also measure the node's two-thread layout (pipelined:=true)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -123,13 +129,86 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
     return out
 
 
+def measure_pipelined(pipeline, scene, boxes: np.ndarray, frames: int) -> dict[str, Any]:  # noqa: ANN001
+    """Frames per second and latency (ms p50/p95, decode to message) of the node's
+    pipelined layout: one thread decodes, detects and runs the network on the next frame,
+    started just in time, while the other fits the current one and builds its message.
+    Frames come back to back (a camera faster than the node); two fitted frames warm up."""
+    import torch
+
+    from nbf_ros.io.convert import human_pose_array_message
+    from nbf_ros.io.image_codec import decode_image
+    from nbf_ros.stream.schedule import JustInTime
+    from nbf_ros.stream.slot import LatestSlot
+
+    h, w = scene.image.shape[:2]
+    data = scene.image.tobytes()
+    warm_up = 2
+    ready: LatestSlot[tuple[float, Any]] = LatestSlot()
+    schedule = JustInTime(clock=time.perf_counter)
+    failed: list[BaseException] = []
+
+    def front() -> None:  # until the measuring thread closes the slot
+        try:
+            made_at = 0.0
+            while not ready.closed:
+                # As the node: for a free fitter, just in time; or in place of a frame that
+                # a long fit left waiting for a network run (a newer frame is always there).
+                while not ready.wait_taken(timeout=0.05):
+                    if ready.closed:
+                        return
+                    if schedule.refresh_due(made_at):
+                        break
+                else:
+                    while not schedule.wait_start():
+                        pass
+                start = time.perf_counter()
+                rgb = decode_image(h, w, "rgb8", 3 * w, data)
+                image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float()
+                pipeline.detect(image / 255)
+                frame = pipeline.prepare(rgb, scene.K, boxes=boxes)
+                made_at = time.perf_counter()
+                schedule.first_done(made_at - start)
+                ready.put((start, frame))
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the measuring thread
+            failed.append(exc)
+            ready.close()
+
+    sync = torch.cuda.synchronize if pipeline.device.type == "cuda" else (lambda: None)
+    worker = threading.Thread(target=front, name="bench_network", daemon=True)
+    worker.start()
+    states, latency, ends = None, [], []
+    for k in range(frames + warm_up):
+        item = ready.take()
+        if item is None:
+            break
+        start, frame = item
+        schedule.second_started()
+        starts = ([states.index([j]) for j in range(states.batch)]
+                  if states is not None and states.batch == len(boxes) else None)
+        humans = pipeline.finish(frame, starts)
+        human_pose_array_message(humans, 0, "camera_optical_frame")
+        sync()
+        ends.append(time.perf_counter())
+        schedule.second_done()
+        states = pipeline.last_states
+        if k >= warm_up:
+            latency.append(ends[-1] - start)
+    ready.close()
+    worker.join()
+    if failed:
+        raise failed[0]
+    return {"fps": float(frames / (ends[-1] - ends[warm_up - 1])),
+            "latency": _percentiles(latency)}
+
+
 def run(args: argparse.Namespace) -> int:
     """Measure every setting and write the speed table."""
     import torch
     from tqdm import tqdm
 
     from nbf_ros.fitting.config import FitConfig
-    from nbf_ros.node_settings import build_pipeline
+    from nbf_ros.node_settings import build_pipeline, cpu_threads
     from nbf_ros.pipeline import PipelineConfig, PosePipeline
     from nbf_ros.replay.command import node_parameters
     from nbf_ros.vision.engines import EngineUnavailable
@@ -139,6 +218,11 @@ def run(args: argparse.Namespace) -> int:
     settings = dict(node_parameters(args.param), device=args.device)
     if args.engine is not None:
         settings["engine"] = args.engine
+    if args.pipelined:  # the threads a pipelined node would use (cpu_threads 0: split)
+        settings["pipelined"] = True
+    threads = cpu_threads(settings)
+    if threads:  # as the node does on configure, before the engine exists
+        torch.set_num_threads(threads)
     try:
         pipeline, _ = build_pipeline(settings)
     except EngineUnavailable as exc:
@@ -152,6 +236,8 @@ def run(args: argparse.Namespace) -> int:
         scene = _frame(people, SIZES[size], 42 + people)
         boxes = np.stack([p.box for p in scene.people])
         result = measure(pipeline, scene, boxes, args.frames, warm=True)
+        if args.pipelined:
+            result["pipelined"] = measure_pipelined(pipeline, scene, boxes, args.frames)
         rows.append({"setting": "this project (warm start)", "size": size,
                      "people": len(boxes), **result})
     if not args.no_reference:
@@ -214,6 +300,20 @@ def _markdown(data: dict[str, Any]) -> str:
                       "eagerly): " + ", ".join(f"{r['size']} x {r['people']}: "
                                                f"{r['graph_replays_per_frame']:.1f}"
                                                for r in data["rows"]) + "."]
+    piped = [r for r in data["rows"] if "pipelined" in r]
+    if piped:
+        lines += ["", "One worker thread against the pipelined layout (`pipelined:=true`: the "
+                      "network reads frame t+1 on a second thread, started to be ready as frame "
+                      "t's fit ends), "
+                      "frames back to back; latency from decode to message, ms p50 / p95:", "",
+                      "| input | people | one thread: FPS | latency | pipelined: FPS | latency |",
+                      "|---|---|---|---|---|---|"]
+        for r in piped:
+            two = r["pipelined"]
+            lines.append(f"| {r['size']} | {r['people']} | {r['fps']:.2f} | "
+                         f"{r['total']['p50']:.1f} / {r['total']['p95']:.1f} | "
+                         f"{two['fps']:.2f} | {two['latency']['p50']:.1f} / "
+                         f"{two['latency']['p95']:.1f} |")
     ref = [r for r in data["rows"] if r["setting"].startswith("3DNBF")]
     ours = [r for r in data["rows"] if r["size"] == "640x480" and r["people"] == 1
             and not r["setting"].startswith("3DNBF")]

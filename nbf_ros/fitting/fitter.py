@@ -445,7 +445,9 @@ class _Stepper:
         graph = torch.cuda.CUDAGraph()
         try:
             # The warm-up's stream: libraries set up per stream (cuBLAS workspaces) are ready.
-            with torch.cuda.graph(graph, stream=self.stream):
+            # thread_local: a pipelined node's network thread may allocate or launch while
+            # this thread captures; only this thread's unsafe calls would spoil the capture.
+            with torch.cuda.graph(graph, stream=self.stream, capture_error_mode="thread_local"):
                 loss = self.step(level)
         except RuntimeError as err:
             # Once on an H100 a process's first capture failed (cudaErrorStreamCaptureInvalidated)

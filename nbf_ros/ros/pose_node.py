@@ -18,8 +18,16 @@ Lifecycle
 
 Only the newest frame is processed: the image callback puts it into a slot of size one and
 a worker thread runs the pipeline, so the executor never waits for a fit and a frame that
-arrives while the worker is busy replaces (drops) the one waiting. A bad frame is dropped
-with a throttled warning and counted in /diagnostics; the node keeps serving.
+arrives while the worker is busy replaces (drops) the one waiting. With pipelined:=true two
+workers split each frame: one decodes it and runs the network, then hands it through a
+second slot of size one to the other, which tracks, fits and publishes while the first
+reads the next frame. The network worker starts each frame just in time
+(nbf_ros/stream/schedule.py), when the running fit is expected to end about as the network
+is done, so frames do not wait for a whole fit; a frame left waiting by a fit that ran
+long is replaced by a newer one once it has waited a network run.
+
+A bad frame is dropped with a throttled warning and counted in /diagnostics; the node keeps
+serving.
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ import re
 import threading
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -54,6 +64,7 @@ from nbf_ros.ros.diagnostics import PoseHealth
 from nbf_ros.ros.markers import human_markers
 from nbf_ros.ros.messages import human_pose_array, rgb_image
 from nbf_ros.ros.params import PARAMS, check_value, descriptor
+from nbf_ros.stream.schedule import JustInTime
 from nbf_ros.stream.slot import LatestSlot
 from nbf_ros.vision.engines import EngineUnavailable
 
@@ -77,6 +88,17 @@ class FrameRejected(Exception):
         self.reason = reason
 
 
+@dataclass
+class _Frame:
+    """A frame between the node's two halves: its message, when it arrived, its pixels and
+    the pipeline's first half (network readout)."""
+
+    msg: Image | CompressedImage
+    received: float  # time.monotonic() at arrival
+    rgb: np.ndarray
+    prepared: Any  # nbf_ros.pipeline.PreparedFrame
+
+
 class PoseNode(LifecycleNode):
     """3D human pose estimation with per-joint occlusion from one camera."""
 
@@ -98,7 +120,10 @@ class PoseNode(LifecycleNode):
         self._camera: tuple[np.ndarray, int, int] | None = None
         self._camera_problem = "no camera_info received yet"
         self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
-        self._worker: threading.Thread | None = None
+        self._ready: LatestSlot[_Frame] = LatestSlot()  # pipelined: network done, to fit
+        self._schedule = JustInTime()  # pipelined: when the network starts the next frame
+        self._ready_at = 0.0  # pipelined: when the network finished the frame in _ready
+        self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._subs: list[Any] = []
         self._pubs: dict[str, Any] = {}
@@ -151,10 +176,11 @@ class PoseNode(LifecycleNode):
         try:
             import torch
 
-            from nbf_ros.node_settings import build_pipeline
+            from nbf_ros.node_settings import build_pipeline, cpu_threads
 
-            if s["cpu_threads"]:
-                torch.set_num_threads(s["cpu_threads"])
+            threads = cpu_threads(s)
+            if threads:
+                torch.set_num_threads(threads)
             self._pipeline, self._tracker = build_pipeline(s)
         except EngineUnavailable as exc:  # the engine asked for cannot run on this machine
             self.get_logger().error(f"configure failed: engine {s['engine']!r} cannot run on "
@@ -198,10 +224,21 @@ class PoseNode(LifecycleNode):
                                                           self._on_camera_info, info_qos)]
         self._stop.clear()
         self._slot.reopen()
-        self._worker = threading.Thread(target=self._work, name="pose_worker", daemon=True)
-        self._worker.start()
+        self._ready.reopen()
+        self._schedule = JustInTime()
+        if s["pipelined"]:
+            stages = [("pose_network", (self._slot, self._prepare_next, self._network_may_start)),
+                      ("pose_fit", (self._ready, self._finish))]
+        else:
+            stages = [("pose_worker", (self._slot, self._process))]
+        self._workers = [threading.Thread(target=self._serve, args=args, name=name,
+                                          daemon=True) for name, args in stages]
+        for worker in self._workers:
+            worker.start()
         self._active = True
-        self.get_logger().info(f"active: listening on {image_sub.topic_name}")
+        layout = ("pipelined: network and fit on two threads" if s["pipelined"]
+                  else "one worker thread")
+        self.get_logger().info(f"active: listening on {image_sub.topic_name} ({layout})")
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -227,9 +264,10 @@ class PoseNode(LifecycleNode):
         self._subs = []
         self._stop.set()
         self._slot.close()
-        if self._worker is not None:
-            self._worker.join(timeout=30)
-            self._worker = None
+        self._ready.close()
+        for worker in self._workers:
+            worker.join(timeout=30)
+        self._workers = []
 
     def _release(self) -> None:
         for pub in self._pubs.values():
@@ -277,15 +315,18 @@ class PoseNode(LifecycleNode):
 
     # Worker -------------------------------------------------------------------------------
 
-    def _work(self) -> None:
-        """Process the newest frame until stopped; no error ends this loop."""
+    def _serve(self, slot: LatestSlot, handle: Callable[[Any], None],
+               may_start: Callable[[], bool] | None = None) -> None:
+        """Handle the newest item of ``slot`` until stopped; no error ends this loop. With
+        ``may_start``, an item is taken only when it says so (it waits a little when not)."""
         while not self._stop.is_set():
-            item = self._slot.take(timeout=0.2)
+            if may_start is not None and not may_start():
+                continue
+            item = slot.take(timeout=0.2)
             if item is None:
                 continue
-            msg, received = item
             try:
-                self._process(msg, received)
+                handle(item)
             except FrameRejected as exc:
                 self._warn(exc.reason, str(exc))
             except Exception as exc:  # noqa: BLE001 - the node outlives any one frame
@@ -320,15 +361,54 @@ class PoseNode(LifecycleNode):
                 "resolution?)")
         return K
 
-    def _process(self, msg: Image | CompressedImage, received: float) -> None:
-        """Estimate the people of one frame and publish them."""
+    def _process(self, item: tuple[Image | CompressedImage, float]) -> None:
+        """Estimate the people of one frame and publish them (both halves, one thread)."""
+        frame = self._prepare(*item)
+        if frame is not None:
+            self._finish(frame)
+
+    def _network_may_start(self) -> bool:
+        """Whether the network worker should take the next frame now: the fitting worker
+        has taken the last one and would end its fit about when the network is done, or the
+        frame it left waiting is a network run old and a newer one has come."""
+        if self._ready.wait_taken(timeout=0.05):
+            return self._schedule.wait_start(limit=0.2)
+        return self._slot.waiting and self._schedule.refresh_due(self._ready_at)
+
+    def _prepare_next(self, item: tuple[Image | CompressedImage, float]) -> None:
+        """First half of a frame, handed to the fitting worker."""
+        started = time.monotonic()
+        frame = self._prepare(*item)
+        if frame is not None:
+            self._schedule.first_done(time.monotonic() - started)
+            self._ready_at = self._schedule.clock()
+            self._ready.put(frame)
+
+    def _prepare(self, msg: Image | CompressedImage, received: float) -> _Frame | None:
+        """Decode a frame and run the network on it (None when no model is loaded)."""
+        pipe = self._pipeline
+        if pipe is None:
+            return None
+        rgb = self._decode(msg)
+        return _Frame(msg, received, rgb, pipe.prepare(rgb, self._intrinsics(rgb)))
+
+    def _finish(self, frame: _Frame) -> None:
+        """Track and fit the people of a prepared frame and publish them, timed for the
+        network worker's schedule."""
+        self._schedule.second_started()
+        try:
+            self._fit_and_publish(frame)
+        finally:
+            self._schedule.second_done()
+
+    def _fit_and_publish(self, frame: _Frame) -> None:
+        """Track and fit the people of a prepared frame and publish them."""
         pipe, tracker = self._pipeline, self._tracker
         if pipe is None:
             return
-        rgb = self._decode(msg)
-        K = self._intrinsics(rgb)
+        msg, rgb, received = frame.msg, frame.rgb, frame.received
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
-        humans = pipe.track(rgb, K, tracker, stamp)
+        humans = pipe.finish_track(frame.prepared, tracker, stamp)
         if pipe.rejected:
             self._health.bad_fits += pipe.rejected
             self._warn("non-finite fit", f"{pipe.rejected} people dropped: their fit gave "
@@ -348,7 +428,7 @@ class PoseNode(LifecycleNode):
             pubs["debug"].publish(rgb_image(draw_estimates(rgb, humans), msg.header))
         done = time.monotonic()
         self._health.latency.add(done - received)
-        self._health.processing.add(pipe.timing.get("total", 0.0))
+        self._health.processing.add(frame.prepared.timing.get("total", 0.0))
         self._health.output_rate.tick()
         self._health.people = len(humans)
 
@@ -384,7 +464,8 @@ class PoseNode(LifecycleNode):
                   else f"{self._settings['engine']} (not loaded)")
         values = {"state": state, "engine": engine,
                   "device": self._device_name, "model": self._settings["model"],
-                  "frames dropped (busy)": str(self._slot.dropped),
+                  "frames dropped (busy)": str(self._slot.dropped + self._ready.dropped),
+                  "pipelined": "yes" if self._settings["pipelined"] else "no",
                   "camera_info": "ok" if self._camera is not None else self._camera_problem}
         self._diag_pub.publish(self._health.array(self.get_clock().now().to_msg(),
                                                   self._device_name, values))

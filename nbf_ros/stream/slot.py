@@ -27,6 +27,18 @@ class LatestSlot(Generic[T]):
         self.put_count = 0  # items ever put
         self.dropped = 0  # items replaced before a take(): frames the worker never saw
 
+    @property
+    def closed(self) -> bool:
+        """Whether close() was called (and not undone by reopen())."""
+        with self._cond:
+            return self._closed
+
+    @property
+    def waiting(self) -> bool:
+        """Whether an item is there that nobody has taken yet."""
+        with self._cond:
+            return self._full
+
     def put(self, item: T) -> bool:
         """Offer the newest item; False when it replaced an item nobody took."""
         with self._cond:
@@ -44,7 +56,14 @@ class LatestSlot(Generic[T]):
             if not self._full:
                 return None
             item, self._item, self._full = self._item, None, False
+            self._cond.notify_all()  # a producer may be waiting in wait_taken()
             return item
+
+    def wait_taken(self, timeout: float | None = None) -> bool:
+        """Wait until the slot holds no untaken item; False on timeout or close()."""
+        with self._cond:
+            self._cond.wait_for(lambda: not self._full or self._closed, timeout)
+            return not self._full and not self._closed
 
     def close(self) -> None:
         """Wake every waiting take() (which then returns what is left, or None)."""

@@ -42,3 +42,17 @@ def test_bad_people_count_is_a_usage_error(tmp_path: Path) -> None:
                str(tmp_path)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--people between 1 and 32" in done.stderr
+
+
+def test_pipelined_bench_reports_rate_and_latency_beside_one_thread(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "nbf_ros.cli", "bench", "--quiet", "--device", "cpu",
+               "--people", "2", "--sizes", "640x480", "--frames", "3", "--no-reference",
+               "--pipelined", "--param", "fit_iterations=3", "--param",
+               "tracking_iterations=2", "--out", str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (row,) = json.loads((tmp_path / "speed_cpu.json").read_text())["rows"]
+    two = row["pipelined"]
+    assert two["fps"] > 0 and two["latency"]["p95"] >= two["latency"]["p50"] > 0
+    table = (tmp_path / "speed_cpu.md").read_text()
+    assert "| input | people | one thread: FPS | latency | pipelined: FPS | latency |" in table

@@ -151,6 +151,45 @@ def test_tracking_keeps_the_id_and_warm_starts_the_next_frame(pipeline: PosePipe
     assert all(h.iterations <= pipeline.tracking_config.iterations for h in second)
 
 
+def test_the_next_frame_can_be_prepared_before_this_one_is_tracked(pipeline: PosePipeline,
+                                                                    scene: Scene) -> None:
+    # What a pipelined node does: the network reads frame 2 before frame 1 is fitted. The
+    # tracks and fits come out as they do one frame after the other.
+    from nbf_ros.fitting.tracking import Tracker
+
+    one_by_one = Tracker()
+    expected = [pipeline.track(scene.image, scene.K, one_by_one, now=t) for t in (0.0, 0.1)]
+    overlapped = Tracker()
+    first = pipeline.prepare(scene.image, scene.K)
+    second = pipeline.prepare(scene.image, scene.K)
+    got = [pipeline.finish_track(first, overlapped, now=0.0),
+           pipeline.finish_track(second, overlapped, now=0.1)]
+    assert expected[0] and got[0]
+    for want, have in zip(expected, got, strict=True):
+        assert [h.track_id for h in have] == [h.track_id for h in want]
+        for a, b in zip(want, have, strict=True):
+            np.testing.assert_allclose(b.joints, a.joints, atol=1e-4)
+    assert all(h.iterations <= pipeline.tracking_config.iterations for h in got[1])
+
+
+def test_each_prepared_frame_keeps_its_own_timing(pipeline: PosePipeline, scene: Scene) -> None:
+    first = pipeline.prepare(scene.image, scene.K)
+    second = pipeline.prepare(scene.image, scene.K)
+    assert first.timing is not second.timing and "fit" not in first.timing
+    pipeline.finish(first)
+    assert pipeline.timing is first.timing
+    assert {"preprocess", "detect", "network", "fit", "total"} <= set(first.timing)
+    assert first.timing["total"] >= first.timing["prepare"] + first.timing["fit"]
+
+
+def test_a_frame_without_people_prepares_no_readout(pipeline: PosePipeline) -> None:
+    blank = np.full((192, 256, 3), 128, np.uint8)
+    frame = pipeline.prepare(blank, np.array([[200.0, 0, 128], [0, 200.0, 96], [0, 0, 1]]),
+                             boxes=np.zeros((0, 4)))
+    assert frame.read is None and frame.boxes.shape == (0, 4)
+    assert pipeline.finish(frame) == [] and pipeline.last_states is None
+
+
 def test_people_whose_fit_is_not_finite_are_dropped_and_counted(scene: Scene) -> None:
     import torch
 

@@ -152,3 +152,38 @@ def test_node_with_simulated_time_serves_frames_by_their_stamps(rclpy_module, tm
     finally:
         probe.close()
         assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(300)
+def test_pipelined_node_answers_in_order_and_outlives_a_bad_frame(rclpy_module,  # noqa: ANN001
+                                                                 tmp_path: Path, scene) -> None:
+    from node_harness import image, next_stamp
+
+    node = NodeProcess(dict(FAST, pipelined=True), tmp_path, ros_environment(tmp_path),
+                       "pipelined")
+    probe = RosProbe(rclpy_module, "pipelined")
+    try:
+        probe.wait_connected()
+        assert "pipelined: network and fit on two threads" in node.log_text()
+        first = probe.wait_for_poses(send_good_frame(probe, scene))
+        bad = next_stamp()  # the network thread refuses it; the fitting thread never sees it
+        probe.image_pub.publish(image(scene.image, bad, encoding="yuv422"))
+        sent = []
+        for _ in range(6):  # faster than the node: some frames are dropped, none reordered
+            sent.append(send_good_frame(probe, scene))
+            time.sleep(0.05)
+        last = probe.wait_for_poses(sent[-1])  # the newest frame is always answered
+        assert [h.track_id for h in last.humans] == [h.track_id for h in first.humans]
+        with probe._lock:
+            answered = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec
+                        for m in probe.poses]
+        assert bad not in answered and answered == sorted(answered)
+        assert len(set(answered)) == len(answered)  # each frame answered at most once
+        diagnostics = probe.diagnostics_since(probe.mark())
+        assert diagnostics["pipelined"] == "yes"
+        assert int(diagnostics["rejected: bad image"]) == 1, diagnostics
+        assert transition(probe, "deactivate")  # both workers stop
+        assert node.process.poll() is None
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()

@@ -35,3 +35,39 @@ def test_close_releases_a_waiting_taker_and_reopen_empties() -> None:
     slot.put(1)
     slot.reopen()
     assert slot.take(timeout=0) is None
+
+
+def test_wait_taken_returns_at_once_when_empty_and_times_out_while_full() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    assert slot.wait_taken(timeout=0.0)
+    slot.put(1)
+    assert not slot.wait_taken(timeout=0.05)
+
+
+def test_wait_taken_wakes_when_another_thread_takes_the_item() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    slot.put(1)
+    taker = threading.Timer(0.05, slot.take)
+    taker.start()
+    assert slot.wait_taken(timeout=5.0)
+    taker.join()
+
+
+def test_close_releases_a_producer_waiting_for_the_item_to_be_taken() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    slot.put(1)
+    closer = threading.Timer(0.05, slot.close)
+    closer.start()
+    assert not slot.wait_taken(timeout=5.0)
+    closer.join()
+
+
+def test_waiting_and_closed_say_what_the_slot_holds() -> None:
+    slot: LatestSlot[int] = LatestSlot()
+    assert not slot.waiting and not slot.closed
+    slot.put(1)
+    assert slot.waiting
+    slot.take(timeout=0)
+    assert not slot.waiting
+    slot.close()
+    assert slot.closed
