@@ -149,9 +149,9 @@ def cpu_threads(settings: dict[str, Any], cores: int | None = None) -> int | Non
     if settings["cpu_threads"]:
         return settings["cpu_threads"]
     if settings["pipelined"] and resolve_device(settings["device"]).type == "cpu":
-        # Two stages that each spread over every core oversubscribe it: on 2 cores, 5 warm
-        # steps ran at 6.1 FPS pipelined with 2 threads each and 9.8 FPS with one each
-        # (7.4 FPS one after the other; bench/results/speed_cpu_pipelined*.md).
+        # Two stages that each spread over every core oversubscribe them: on 2 cores, one
+        # person with 5 warm steps ran pipelined at 7.2 FPS with 2 threads per stage and
+        # 9.3 FPS with one (bench/results/speed_cpu_pipelined*.md).
         return max(1, (cores or os.cpu_count() or 2) // 2)
     return None
 
