@@ -150,25 +150,16 @@ def measure_pipelined(pipeline, scene, boxes: np.ndarray, frames: int) -> dict[s
 
     def front() -> None:  # until the measuring thread closes the slot
         try:
-            made_at = 0.0
             while not ready.closed:
-                # As the node: for a free fitter, just in time; or in place of a frame that
-                # a long fit left waiting for a network run (a newer frame is always there).
-                while not ready.wait_taken(timeout=0.05):
-                    if ready.closed:
-                        return
-                    if schedule.refresh_due(made_at):
-                        break
-                else:
-                    while not schedule.wait_start():
-                        pass
+                # The node's rule; frames come back to back, so a newer one is always there.
+                if not schedule.may_start(ready, newer=True):
+                    continue
                 start = time.perf_counter()
                 rgb = decode_image(h, w, "rgb8", 3 * w, data)
                 image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float()
                 pipeline.detect(image / 255)
                 frame = pipeline.prepare(rgb, scene.K, boxes=boxes)
-                made_at = time.perf_counter()
-                schedule.first_done(made_at - start)
+                schedule.first_done(time.perf_counter() - start)
                 ready.put((start, frame))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the measuring thread
             failed.append(exc)

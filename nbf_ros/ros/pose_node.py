@@ -122,7 +122,6 @@ class PoseNode(LifecycleNode):
         self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
         self._ready: LatestSlot[_Frame] = LatestSlot()  # pipelined: network done, to fit
         self._schedule = JustInTime()  # pipelined: when the network starts the next frame
-        self._ready_at = 0.0  # pipelined: when the network finished the frame in _ready
         self._workers: list[threading.Thread] = []
         self._stop = threading.Event()
         self._subs: list[Any] = []
@@ -371,9 +370,7 @@ class PoseNode(LifecycleNode):
         """Whether the network worker should take the next frame now: the fitting worker
         has taken the last one and would end its fit about when the network is done, or the
         frame it left waiting is a network run old and a newer one has come."""
-        if self._ready.wait_taken(timeout=0.05):
-            return self._schedule.wait_start(limit=0.2)
-        return self._slot.waiting and self._schedule.refresh_due(self._ready_at)
+        return self._schedule.may_start(self._ready, newer=self._slot.waiting)
 
     def _prepare_next(self, item: tuple[Image | CompressedImage, float]) -> None:
         """First half of a frame, handed to the fitting worker."""
@@ -381,7 +378,6 @@ class PoseNode(LifecycleNode):
         frame = self._prepare(*item)
         if frame is not None:
             self._schedule.first_done(time.monotonic() - started)
-            self._ready_at = self._schedule.clock()
             self._ready.put(frame)
 
     def _prepare(self, msg: Image | CompressedImage, received: float) -> _Frame | None:

@@ -10,7 +10,8 @@ Expected durations are medians of the last few, so one cold fit of a new person 
 where tracked people take 5) does not hold back the frames after it, and a fit that ends
 earlier than expected wakes the first stage at once. A fit that runs longer than expected
 would leave the prepared frame waiting: once it has waited a first stage's run, the first
-stage makes a newer one in its place (``refresh_due``).
+stage makes a newer one in its place (``refresh_due``). ``may_start`` is the whole rule, as
+the pipelined node and ``nbf-ros bench --pipelined`` both apply it.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
+
+from nbf_ros.stream.slot import LatestSlot
 
 __all__ = ["JustInTime"]
 
@@ -34,6 +38,7 @@ class JustInTime:
         self._first: deque[float] = deque(maxlen=window)
         self._second: deque[float] = deque(maxlen=window)
         self._second_since: float | None = None  # when the second stage started its frame
+        self._made_at = 0.0  # when the first stage last finished a frame
         self._cond = threading.Condition()
 
     @property
@@ -43,9 +48,10 @@ class JustInTime:
             return _median(self._first), _median(self._second)
 
     def first_done(self, seconds: float) -> None:
-        """The first stage finished a frame in ``seconds``."""
+        """The first stage finished a frame now, in ``seconds``."""
         with self._cond:
             self._first.append(seconds)
+            self._made_at = self.clock()
 
     def second_started(self) -> None:
         """The second stage starts a frame now."""
@@ -75,13 +81,22 @@ class JustInTime:
                 delay = self._delay()
             return delay <= 0
 
-    def refresh_due(self, made_at: float) -> bool:
-        """Whether a frame the first stage finished at ``made_at`` (this clock), which the
-        second has not taken yet, has waited as long as the first stage takes: a newer frame
-        made now would be fitted no later and be fresher."""
+    def refresh_due(self) -> bool:
+        """Whether the first stage's last frame, if the second has not taken it yet, has
+        waited as long as the first stage takes: a newer frame made now would be fitted no
+        later and be fresher."""
         with self._cond:
             first = _median(self._first)
-            return first is not None and self.clock() - made_at >= first
+            return first is not None and self.clock() - self._made_at >= first
+
+    def may_start(self, handoff: LatestSlot[Any], newer: bool) -> bool:
+        """Whether the first stage should take its next frame now (waits a fraction of a
+        second, so a caller can check for shutdown): the second stage has taken the last
+        frame from ``handoff`` and would end its fit about when the first is done, or the
+        frame it left waiting there is due for a refresh and a ``newer`` one has come."""
+        if handoff.wait_taken(timeout=0.05):
+            return self.wait_start(limit=0.2)
+        return newer and self.refresh_due()
 
     def _delay(self) -> float:
         first, second = _median(self._first), _median(self._second)

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from nbf_ros.stream.schedule import JustInTime
+from nbf_ros.stream.slot import LatestSlot
 
 
 class Clock:
@@ -92,9 +93,27 @@ def test_window_below_one_is_refused() -> None:
 def test_a_waiting_frame_is_due_for_refresh_after_a_network_run() -> None:
     clock = Clock()
     schedule = JustInTime(clock=clock)
-    assert not schedule.refresh_due(0.0)  # nothing known about the network yet
-    schedule.first_done(0.03)
+    assert not schedule.refresh_due()  # nothing known about the network yet
+    clock.now = 1.0
+    schedule.first_done(0.03)  # a frame made at t = 1.0 in 0.03 s
     clock.now = 1.02
-    assert not schedule.refresh_due(1.0)
+    assert not schedule.refresh_due()
     clock.now = 1.03
-    assert schedule.refresh_due(1.0)
+    assert schedule.refresh_due()
+
+
+def test_may_start_at_once_when_the_handoff_is_free_and_the_fitter_idle() -> None:
+    schedule = JustInTime(clock=Clock())
+    assert schedule.may_start(LatestSlot(), newer=False)
+
+
+def test_may_start_replaces_a_stale_waiting_frame_only_with_a_newer_one() -> None:
+    clock = Clock()
+    schedule = JustInTime(clock=clock)
+    handoff: LatestSlot[int] = LatestSlot()
+    schedule.first_done(0.03)
+    handoff.put(1)  # made at t = 0, not taken: the fitter is busy
+    assert not schedule.may_start(handoff, newer=True)  # not stale yet
+    clock.now = 0.05
+    assert not schedule.may_start(handoff, newer=False)  # stale, but nothing newer came
+    assert schedule.may_start(handoff, newer=True)
