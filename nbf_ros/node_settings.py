@@ -177,7 +177,7 @@ def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,
     compiled = settings["fit_compile"]
     pipeline.fit_config = replace(
         pipeline.fit_config, iterations=cold, time_budget_ms=budget, compile_step=compiled,
-        root_iterations=min(PipelineConfig().fit.root_iterations, cold))
+        root_iterations=min(pipeline.cold_root_iterations, cold))
     pipeline.tracking_config = replace(pipeline.tracking_config, time_budget_ms=budget,
                                        iterations=settings["tracking_iterations"],
                                        compile_step=compiled)

@@ -38,6 +38,7 @@ from nbf_ros.vision.network import STRIDE
 from nbf_ros.vision.readout import CropReadout, read_crops
 from nbf_ros.vision.weights import (
     DEFAULT_MODEL,
+    SCHEDULE_KEYS,
     fit_settings,
     load_model,
     resolve_model_path,
@@ -117,10 +118,13 @@ class PosePipeline:
         # and its objective weighs features, keypoints and regression by how good they are.
         opacity = self.meta["render_opacity"]
         tuned = fit_settings(self.meta) if cfg.model_fit_settings else {}
+        objective = {k: v for k, v in tuned.items() if k not in SCHEDULE_KEYS}
         self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity),
                                   **tuned)
         self.tracking_config = replace(cfg.tracking_fit, render=replace(
-            cfg.tracking_fit.render, opacity=opacity), **tuned)
+            cfg.tracking_fit.render, opacity=opacity), **objective)
+        # Root-only steps of a cold fit, before a smaller live step count caps them.
+        self.cold_root_iterations = self.fit_config.root_iterations
         self.fitter = Fitter(self.volume, self.fit_config)
         self.timing: dict[str, float] = {}  # seconds per stage of the last frame
         # Fitted states of the last frame's people, in estimate order (warm starts).

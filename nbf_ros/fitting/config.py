@@ -35,6 +35,9 @@ class FitConfig:
     coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
     fit_shape: bool = False  # also fit shape coefficients
     pose_prior_weight: float = 2e-3  # L2 on local joint rotations (radians^2)
+    # Knees and elbows bent sideways, backwards or past their range (squared sines; see
+    # nbf_ros/body/joint_limits.py): the mirrored-limb answers a monocular fit falls into.
+    hinge_weight: float = 0.0
     shape_prior_weight: float = 1e-2  # L2 on shape coefficients
     # L2 on the rotation offsets from the start (radians^2): keeps the fit at the start
     # where the image says little, e.g. when starting from a network's pose regression.
@@ -87,6 +90,8 @@ class FitConfig:
             raise ValueError(f"occlusion_prior must be in [0, 1), got {self.occlusion_prior}")
         if self.feature_weight < 0:
             raise ValueError(f"feature_weight must be >= 0, got {self.feature_weight}")
+        if self.hinge_weight < 0:
+            raise ValueError(f"hinge_weight must be >= 0, got {self.hinge_weight}")
         if self.anchor_weight < 0:
             raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
         if self.check_every < 1:

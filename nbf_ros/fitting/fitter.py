@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from nbf_ros.body.joint_limits import HingeLimits
 from nbf_ros.body.joints import FITTED_JOINTS
 from nbf_ros.body.rotations import axis_angle_to_matrix
 from nbf_ros.fitting.config import FitConfig
@@ -67,6 +68,7 @@ class Fitter:
         names = volume.body.joint_names
         self.fitted = torch.tensor([names.index(n) for n in FITTED_JOINTS if n in names],
                                    device=volume.sigma.device)
+        self.hinges = HingeLimits(volume.body)
         self.graph_replays = 0  # steps of the last fit replayed from a CUDA graph
         # CUDA: the buffers and captured graphs of recent fits, by shapes and settings, so
         # that the next frame of the same size replays them without a new capture.
@@ -242,6 +244,8 @@ class Fitter:
             lik = likelihood(weight, similarity, level.clutter, cfg.temperature, cfg.robust)
         loss = -cfg.feature_weight * lik.score
         loss = loss + cfg.pose_prior_weight * rest_distance(state.rotations[:, self.fitted])
+        if cfg.hinge_weight > 0:
+            loss = loss + cfg.hinge_weight * self.hinges(state.rotations)
         if cfg.fit_shape:
             loss = loss + cfg.shape_prior_weight * l2_prior(state.shape)
         if keypoints is not None:

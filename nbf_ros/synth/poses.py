@@ -1,9 +1,9 @@
 """Random body poses for synthetic people: joint rotations within rough anatomical limits.
 
 Knees and elbows bend about one hinge axis only, the right way; other joints turn about a
-random axis by at most their limit. Limits are rough ranges of motion of the human joints
-(degrees), scaled down by ``activity`` for calmer poses. Pose 0 of every batch may be any
-pose: these are training samples, not a motion prior.
+random axis by at most their limit. Limits (nbf_ros.body.joint_limits) are rough ranges of
+motion of the human joints (degrees), scaled down by ``activity`` for calmer poses. Pose 0
+of every batch may be any pose: these are training samples, not a motion prior.
 """
 
 from __future__ import annotations
@@ -15,23 +15,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.body.compact import CompactBody
+from nbf_ros.body.joint_limits import JOINT_LIMITS_DEG, hinge_frame
 from nbf_ros.body.rotations import axis_angle_to_matrix
 
 __all__ = ["JOINT_LIMITS_DEG", "random_body_pose", "random_root"]
-
-# Largest rotation of each joint (degrees) about a random axis; hinges: (min, max) flexion.
-JOINT_LIMITS_DEG: dict[str, float | tuple[float, float]] = {
-    "left_hip": 50.0, "right_hip": 50.0, "spine1": 20.0, "spine2": 15.0, "spine3": 15.0,
-    "left_knee": (0.0, 130.0), "right_knee": (0.0, 130.0),
-    "left_ankle": 25.0, "right_ankle": 25.0, "neck": 25.0, "head": 30.0,
-    "left_collar": 12.0, "right_collar": 12.0, "left_shoulder": 75.0, "right_shoulder": 75.0,
-    "left_elbow": (0.0, 140.0), "right_elbow": (0.0, 140.0),
-    "left_wrist": 40.0, "right_wrist": 40.0,
-}
-_HINGE_CHILD = {"left_knee": "left_ankle", "right_knee": "right_ankle",
-                "left_elbow": "left_wrist", "right_elbow": "right_wrist"}
-# Knees bend the shin backwards, elbows the forearm forwards.
-_HINGE_SIGN = {"left_knee": -1.0, "right_knee": -1.0, "left_elbow": 1.0, "right_elbow": 1.0}
 
 
 def random_body_pose(body: CompactBody, batch: int, gen: torch.Generator,
@@ -41,16 +28,12 @@ def random_body_pose(body: CompactBody, batch: int, gen: torch.Generator,
     act = torch.as_tensor(activity, dtype=torch.float32).expand(batch)
     aa = torch.zeros(batch, len(names), 3)
     rest_joints = body.rest(body.joint_template.new_zeros(1, body.num_shape))[1][0].cpu()
-    front = torch.tensor([0.0, 0.0, 1.0])
     for name, limit in JOINT_LIMITS_DEG.items():
         if name not in names:
             continue
         j = names.index(name)
         if isinstance(limit, tuple):
-            bone = F.normalize(rest_joints[names.index(_HINGE_CHILD[name])] - rest_joints[j],
-                               dim=0)
-            # Turning a bone about (bone x front) by a positive angle moves it to the front.
-            axis = F.normalize(torch.linalg.cross(bone, front), dim=0) * _HINGE_SIGN[name]
+            _, axis = hinge_frame(rest_joints, names, name)
             lo, hi = (math.radians(v) for v in limit)
             angle = lo + (hi - lo) * torch.rand(batch, generator=gen) ** 1.5 * act
             aa[:, j] = axis * angle[:, None]

@@ -19,8 +19,8 @@ from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file
 from nbf_ros.vision.network import FeatureNet, NetworkConfig
 
-__all__ = ["DEFAULT_MODEL", "FIT_KEYS", "FORMAT", "VERSION", "fit_settings", "load_model",
-           "resolve_model_path", "save_model", "update_model_meta"]
+__all__ = ["DEFAULT_MODEL", "FIT_KEYS", "FORMAT", "SCHEDULE_KEYS", "VERSION", "fit_settings",
+           "load_model", "resolve_model_path", "save_model", "update_model_meta"]
 
 FORMAT = "nbf_ros.feature_model"
 VERSION = 1
@@ -28,7 +28,12 @@ DEFAULT_MODEL = "nbf_anny_net.pt"
 # FitConfig fields a model file may set (meta["fit"]): how far the fit should trust this
 # model's features, keypoints and regressed pose (chosen by bench/fit_settings.py).
 FIT_KEYS = ("match", "temperature", "occlusion_prior", "keypoint_weight", "anchor_weight",
-            "feature_weight", "pose_prior_weight")
+            "feature_weight", "pose_prior_weight", "hinge_weight")
+# How a cold fit steps (meta["fit"] too): a step size and coarse level tuned at one feature
+# resolution overshoot at another, and the resolution is the model's (crop size / stride).
+# Warm starts keep their own gentle schedule (FitConfig.tracking), so these apply to cold
+# fits only.
+SCHEDULE_KEYS = ("lr", "coarse_fraction", "root_iterations")
 
 
 def resolve_model_path(name: str | Path) -> Path:
@@ -98,9 +103,10 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
 def fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
     """The fitting objective settings a model file carries (empty when none)."""
     fit = meta.get("fit") or {}
-    unknown = sorted(set(fit) - set(FIT_KEYS))
+    unknown = sorted(set(fit) - set(FIT_KEYS) - set(SCHEDULE_KEYS))
     if unknown:
-        raise ValueError(f"model fit settings: unknown keys {unknown}; allowed: {FIT_KEYS}")
+        raise ValueError(f"model fit settings: unknown keys {unknown}; allowed: "
+                         f"{FIT_KEYS + SCHEDULE_KEYS}")
     return dict(fit)
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 
 import pytest
 import torch
 
+from nbf_ros.body.joint_limits import HingeLimits, hinge_frame
+from nbf_ros.body.rotations import axis_angle_to_matrix
 from nbf_ros.eval.metrics import mpjpe
 from nbf_ros.eval.recovery import joints_under
 from nbf_ros.fitting.config import FitConfig
@@ -285,3 +288,47 @@ class TestCompiledStep:
         assert seen == [4, 3]
         assert padded.joints.shape == plain.joints.shape
         assert float((padded.joints - plain.joints).abs().max()) < 1e-5
+
+
+class TestHingeWeight:
+    """The knee and elbow term (nbf_ros/body/joint_limits.py) in the fit's objective."""
+
+    @staticmethod
+    def knees_bent(volume, start: BodyState, degrees: float) -> BodyState:
+        """``start`` with both knees bent by ``degrees`` (negative: backwards)."""
+        rest = volume.body.rest(torch.zeros(1, volume.body.num_shape))[1][0]
+        rot = start.rotations.clone()
+        for knee in ("left_knee", "right_knee"):
+            _, axis = hinge_frame(rest, volume.body.joint_names, knee)
+            rot[:, volume.body.joint_names.index(knee)] = axis_angle_to_matrix(
+                axis * math.radians(degrees))
+        return BodyState(rot, start.translation, start.shape)
+
+    def test_the_final_loss_holds_the_weighted_penalty(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=4)
+        start = self.knees_bent(capsule_volume, start, -30.0)
+        still = FitConfig.tracking(iterations=1, lr=1e-9)  # the state does not move
+        plain = Fitter(capsule_volume, still).fit(scene.features, scene.camera, start)
+        hinged = Fitter(capsule_volume, dataclasses.replace(still, hinge_weight=2.0)).fit(
+            scene.features, scene.camera, start)
+        penalty = HingeLimits(capsule_volume.body)(start.rotations)
+        assert float(penalty.min()) > 0.1
+        torch.testing.assert_close(hinged.loss - plain.loss, 2.0 * penalty, atol=1e-4,
+                                   rtol=1e-3)
+
+    def test_alone_it_straightens_backward_knees_and_leaves_forward_ones(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=5)
+        cfg = FitConfig.tracking(iterations=60, lr=0.04, feature_weight=0.0,
+                                 pose_prior_weight=0.0, hinge_weight=1.0)
+        limits = HingeLimits(capsule_volume.body)
+        backward = self.knees_bent(capsule_volume, start, -40.0)
+        fitted = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, backward)
+        assert float(limits(fitted.state.rotations).max()) < 0.02 * float(
+            limits(backward.rotations).min())
+        forward = self.knees_bent(capsule_volume, start, 40.0)
+        kept = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, forward)
+        # (The perturbed start's elbows may be bent sideways and move; the legs may not.)
+        legs = [capsule_volume.body.joint_names.index(f"{side}_{part}")
+                for side in ("left", "right") for part in ("knee", "ankle", "foot")]
+        torch.testing.assert_close(kept.joints[:, legs], capsule_volume.pose(
+            forward.rotations, forward.translation).joints[:, legs], atol=1e-5, rtol=0)

@@ -168,8 +168,8 @@ def test_a_model_without_fit_settings_has_none() -> None:
 
 
 def test_unknown_fit_settings_are_refused() -> None:
-    with pytest.raises(ValueError, match="lr"):
-        fit_settings({"fit": {"lr": 1.0}})
+    with pytest.raises(ValueError, match="iterations"):
+        fit_settings({"fit": {"iterations": 10}})
 
 
 def test_the_pipeline_fits_with_the_model_files_settings(saved, tmp_path: Path) -> None:
@@ -187,3 +187,28 @@ def test_the_pipeline_fits_with_the_model_files_settings(saved, tmp_path: Path) 
         assert (cfg.match, cfg.anchor_weight) == ("posterior", 0.02)
     assert (plain.fit_config.match, plain.fit_config.anchor_weight) == ("blend", 0.0)
     assert tuned.tracking_config.iterations == plain.tracking_config.iterations
+
+
+def test_a_model_files_step_schedule_reaches_cold_fits_only(saved, tmp_path: Path) -> None:
+    from nbf_ros.node_settings import apply_live_settings, build_pipeline, default_settings
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+
+    path = tmp_path / "gentle.pt"
+    path.write_bytes(saved[0].read_bytes())
+    update_model_meta(path, fit={"match": "posterior", "lr": 0.01, "coarse_fraction": 0.0,
+                                 "root_iterations": 5})
+    plain = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch",
+                                        model_fit_settings=False))
+
+    settings = dict(default_settings(), model=str(path), device="cpu", engine="torch")
+    pipeline, tracker = build_pipeline(settings)
+    apply_live_settings(pipeline, tracker, settings)
+
+    cold, warm = pipeline.fit_config, pipeline.tracking_config
+    assert (cold.lr, cold.coarse_fraction, cold.root_iterations) == (0.01, 0.0, 5)
+    assert warm.match == "posterior"  # the objective goes to both
+    assert (warm.lr, warm.coarse_fraction, warm.root_iterations) == (
+        plain.tracking_config.lr, plain.tracking_config.coarse_fraction,
+        plain.tracking_config.root_iterations)
+    apply_live_settings(pipeline, tracker, dict(settings, fit_iterations=3))
+    assert pipeline.fit_config.root_iterations == 3  # capped by the step count
