@@ -64,9 +64,8 @@ def _fit_line(fit: dict | None) -> str:
     return (f"{fit['iterations']} steps (3DNBF's count), match {fit['match']!r} at temperature "
             f"{fit['temperature']}, occlusion prior {fit['occlusion_prior']}, keypoint weight "
             f"{fit['keypoint_weight']}, anchor weight {fit['anchor_weight']}, knee and elbow "
-            f"weight {fit.get('hinge_weight', 0.0)}; lr {fit.get('lr', 0.04)}, "
-            f"{fit.get('root_iterations', 15)} root-only steps, "
-            f"{100 * fit.get('coarse_fraction', 0.5):.0f}% of the steps at half resolution")
+            f"weight {fit['hinge_weight']}; lr {fit['lr']}, {fit['root_iterations']} root-only "
+            f"steps, {100 * fit['coarse_fraction']:.0f}% of the steps at half resolution")
 
 
 def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
