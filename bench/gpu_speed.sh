@@ -1,11 +1,10 @@
 #!/usr/bin/env bash
-# The GPU speed figures of bench/results/speed_cuda_*.md and engines_cuda.md in one go
-# (issue 6): the pipeline table with the 3DNBF reference, a reduced step budget, the
-# compiled fitting step at one person, and the feature network per engine. Each part has its
-# own time limit, so one that hangs or fails leaves the others' results. On an H200
-# (2026-11-26) the parts took about 45, 20, 30 and 65 s, before the reduced and compiled parts
-# also measured the pipelined layout (--pipelined: network of frame t+1 on a second thread
-# while frame t is fitted), which has not run on a GPU yet.
+# The GPU speed figures of bench/results/speed_cuda_*.md and profile_frame_cuda.txt in one
+# go (issue 6): the CUDA tests of the graph replay, the compiled fitting step at 1, 4 and 16
+# people with a reduced step budget (also pipelined), a per-part profile of one tracked
+# frame, the pipeline table with the 3DNBF reference, and the eager-step reduced table.
+# Each part has its own time limit, so one that hangs or fails leaves the others' results.
+# On an H200 (2026-11-26) the parts took about 40, 120, 40, 60 and 40 s.
 #     bash bench/gpu_speed.sh [OUT_DIR]        (default bench/results)
 set -u
 out=${1:-bench/results}
@@ -18,14 +17,18 @@ part() {  # part NAME SECONDS COMMAND...: run with a limit, log, report its exit
     local began=$SECONDS
     timeout "$limit" "$@" > "$logs/$name.log" 2>&1
     echo "$name: exit $? after $((SECONDS - began)) s"
-    tail -n 14 "$logs/$name.log"
+    tail -n 14 "$logs/$name.log" | cut -c1-240
 }
 bench=(python3 -m nbf_ros.cli bench --device cuda --engine torch --frames 20 --out "$out" --quiet)
+reduced=(--no-reference --sizes 640x480 --param tracking_iterations=5 --pipelined)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+part cuda_tests 100 python3 -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
+    tests/test_graph_replay.py tests/fitting/test_fitter.py tests/nbv/test_renderer.py \
+    tests/pipeline/test_pipeline.py -k "cuda or graph or replay or Cuda"
+part speed_compiled_reduced 200 "${bench[@]}" --tag torch_compiled_reduced "${reduced[@]}" \
+    --people 1 4 16 --param fit_compile=true
+part profile 90 python3 bench/profile_frame.py --param engine=torch \
+    --param tracking_iterations=5 --param fit_compile=true
+cp "$logs/profile.log" "$out/profile_frame_cuda.txt"
 part speed_torch 150 "${bench[@]}" --tag torch
-part speed_reduced 130 "${bench[@]}" --tag torch_reduced --no-reference --sizes 640x480 \
-    --param tracking_iterations=5 --pipelined
-part speed_compiled_reduced 150 "${bench[@]}" --tag torch_compiled_reduced --no-reference \
-    --people 1 --sizes 640x480 --param fit_compile=true --param tracking_iterations=5 --pipelined
-part engines 100 python3 bench/engines.py --device cuda --runs 50 --engines torch compiled \
-    --out "$out"
+part speed_reduced 100 "${bench[@]}" --tag torch_reduced "${reduced[@]}"

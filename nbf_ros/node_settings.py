@@ -17,7 +17,7 @@ import yaml
 
 from nbf_ros.device import resolve_device
 from nbf_ros.fitting.tracking import Tracker, TrackerConfig
-from nbf_ros.pipeline import PipelineConfig, PosePipeline
+from nbf_ros.pipeline import MAX_PEOPLE, PipelineConfig, PosePipeline
 from nbf_ros.vision.engines import ENGINE_NAMES
 
 __all__ = ["PARAMS", "ParamSpec", "apply_live_settings", "build_pipeline", "check_value",
@@ -43,11 +43,14 @@ PARAMS: tuple[ParamSpec, ...] = (
               "feature network file: a path, or a file name in the package's models/ folder"),
     ParamSpec("engine", "auto",
               "inference engine of the feature network; auto: the first that works of "
-              "tensorrt (CUDA only), onnxruntime, torch", choices=ENGINE_NAMES),
+              "tensorrt (CUDA only), onnxruntime (CPU only), torch", choices=ENGINE_NAMES),
     ParamSpec("device", "auto", "torch device: auto (CUDA when present), cpu, cuda or cuda:N"),
     ParamSpec("cpu_threads", 0,
               "torch CPU threads per worker (0: all cores, or half of them each when "
               "pipelined on a CPU)", 0, 256),
+    ParamSpec("cuda_graphs", True,
+              "on CUDA, replay detection, the crops' network and readout, and each fitting "
+              "step from captured CUDA graphs (one launch instead of hundreds)"),
     ParamSpec("pipelined", False,
               "two worker threads: the network reads the next frame while the current one "
               "is fitted (more frames per second, each later)"),
@@ -62,7 +65,7 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("max_image_pixels", 20_000_000,
               "images with more pixels than this are refused (width x height)", 1, 10**9),
     # Detection, fitting and tracking (live).
-    ParamSpec("max_people", 8, "most people estimated per frame", 1, 32, live=True),
+    ParamSpec("max_people", 8, "most people estimated per frame", 1, MAX_PEOPLE, live=True),
     ParamSpec("detection_threshold", 0.3, "person-centre score needed to report a person",
               0.01, 0.99, live=True),
     ParamSpec("visibility_threshold", 0.5,
@@ -159,7 +162,8 @@ def cpu_threads(settings: dict[str, Any], cores: int | None = None) -> int | Non
 def build_pipeline(settings: dict[str, Any]) -> tuple[PosePipeline, Tracker]:
     """A pipeline (model loaded) and an empty tracker for ``settings``."""
     pipeline = PosePipeline(PipelineConfig(model=settings["model"], device=settings["device"],
-                                           engine=settings["engine"]))
+                                           engine=settings["engine"],
+                                           cuda_graphs=settings["cuda_graphs"]))
     tracker = Tracker()
     apply_live_settings(pipeline, tracker, settings)
     return pipeline, tracker

@@ -10,6 +10,12 @@ torch.compile, ONNX Runtime or TensorRT) runs once on the whole frame (downscale
 pose; the fitter then refines all people of the frame in one batch, starting from the
 regression or from the caller's warm starts (tracks).
 
+On CUDA with an engine whose work is torch kernels (torch, compiled), detection's network
+and peak search, and the crops' network and readout, replay from CUDA graphs
+(``GraphReplay``, one per input shape; ``PipelineConfig.cuda_graphs``), as the fitter's
+steps do: per frame they launch hundreds of tiny kernels, and the host's launches, not the
+GPU, set the frame time otherwise.
+
 The stages split in two halves that a node may run on two threads (frame pipelining):
 ``prepare`` (preprocessing, detection and the network's readout; nothing it does depends
 on earlier frames) and ``finish`` / ``finish_track`` (tracking, fitting and the estimates).
@@ -32,6 +38,7 @@ from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.tracking import Tracker
+from nbf_ros.graph_replay import GraphReplay
 from nbf_ros.nbv.camera import crop_intrinsics, project
 from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
 from nbf_ros.vision.network import STRIDE
@@ -44,7 +51,9 @@ from nbf_ros.vision.weights import (
     resolve_model_path,
 )
 
-__all__ = ["Detection", "PipelineConfig", "PosePipeline", "PreparedFrame"]
+__all__ = ["MAX_PEOPLE", "Detection", "PipelineConfig", "PosePipeline", "PreparedFrame"]
+
+MAX_PEOPLE = 32  # most people a frame may hold (detection reads this many peaks)
 
 
 @dataclass
@@ -58,6 +67,9 @@ class PipelineConfig:
     crop_size: int = 128  # person crop side for features and fitting (the training size)
     crop_margin: float = 1.2  # crop side / longer side of the detected box
     max_people: int = 8
+    # On CUDA with a torch-native engine (torch, compiled), replay detection and the crops'
+    # network and readout from CUDA graphs: one launch each instead of hundreds.
+    cuda_graphs: bool = True
     detection_threshold: float = 0.3  # centre heatmap probability to accept a person
     visibility_threshold: float = 0.5  # joint_visibility below this -> JOINT_OCCLUDED
     fit: FitConfig = field(default_factory=FitConfig)  # people without a warm start
@@ -68,8 +80,8 @@ class PipelineConfig:
     def __post_init__(self) -> None:
         if self.detect_size % 32 or self.crop_size % 32:
             raise ValueError("detect_size and crop_size must be multiples of 32")
-        if self.max_people < 1:
-            raise ValueError(f"max_people must be >= 1, got {self.max_people}")
+        if not 1 <= self.max_people <= MAX_PEOPLE:
+            raise ValueError(f"max_people must be in [1, {MAX_PEOPLE}], got {self.max_people}")
         if not 0.0 < self.detection_threshold < 1.0:
             raise ValueError("detection_threshold must be in (0, 1)")
         if self.crop_margin < 1.0:
@@ -119,13 +131,21 @@ class PosePipeline:
         opacity = self.meta["render_opacity"]
         tuned = fit_settings(self.meta) if cfg.model_fit_settings else {}
         objective = {k: v for k, v in tuned.items() if k not in SCHEDULE_KEYS}
+        # cuda_graphs off turns the fitter's step graphs off too (everything eager).
+        graphs_off = {} if cfg.cuda_graphs else {"cuda_graphs": False}
         self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity),
-                                  **tuned)
+                                  **tuned, **graphs_off)
         self.tracking_config = replace(cfg.tracking_fit, render=replace(
-            cfg.tracking_fit.render, opacity=opacity), **objective)
+            cfg.tracking_fit.render, opacity=opacity), **objective, **graphs_off)
         # Root-only steps of a cold fit, before a smaller live step count caps them.
         self.cold_root_iterations = self.fit_config.root_iterations
         self.fitter = Fitter(self.volume, self.fit_config)
+        graphs = (cfg.cuda_graphs and self.device.type == "cuda"
+                  and self.engine.graph_safe)
+        # Detection's peaks are read at once (no clone); a frame's readout outlives the
+        # next frame's network in a pipelined node, so it is cloned out of the graph.
+        self._peaks_graph = GraphReplay(self._peaks, enabled=graphs, clone=False)
+        self._read_graph = GraphReplay(self._read, enabled=graphs)
         self.timing: dict[str, float] = {}  # seconds per stage of the last frame
         # Fitted states of the last frame's people, in estimate order (warm starts).
         self.last_states: BodyState | None = None
@@ -142,6 +162,27 @@ class PosePipeline:
         cfg = self.config
         _, h, w = image.shape
         scale = cfg.detect_size / max(h, w)
+        # One transfer for all candidates: score, cell index, box width and height.
+        found = torch.cat(self._peaks_graph(image), 1).cpu().numpy()
+        mw = (round(w * scale) + 31) // 32 * 32 // STRIDE  # centre map width, cells
+        out = []
+        for value, idx, bw, bh in found[:cfg.max_people]:
+            if not value >= cfg.detection_threshold:  # also stops at NaN (a broken model)
+                break
+            cy, cx = divmod(int(idx), mw)
+            centre = np.array([cx + 0.5, cy + 0.5]) * STRIDE
+            half = np.array([bw, bh], dtype=np.float64) / 2
+            box = np.concatenate((centre - half, centre + half)) / scale
+            if np.isfinite(box).all():
+                out.append(Detection(box.astype(np.float32), float(value)))
+        return out
+
+    def _peaks(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """The strongest person-centre peaks of a frame [3, H, W]: scores [k, 1], flat
+        cell indices [k, 1] (as floats) and box sizes [k, 2] in detection pixels, best
+        first, k the most people a node may ask for (no host sync: a graph replays it)."""
+        _, h, w = image.shape
+        scale = self.config.detect_size / max(h, w)
         dh, dw = round(h * scale), round(w * scale)
         small = F.interpolate(image[None], size=(dh, dw), mode="bilinear", antialias=True,
                               align_corners=False)
@@ -151,21 +192,12 @@ class PosePipeline:
         heat = out.centre[0, 0].sigmoid()
         peaks = heat == F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
         score = torch.where(peaks, heat, torch.zeros_like(heat)).flatten()
-        top = torch.topk(score, min(cfg.max_people, score.numel()))
-        found = []
-        mh, mw = heat.shape
-        for value, idx in zip(top.values.tolist(), top.indices.tolist(), strict=True):
-            if not value >= cfg.detection_threshold:  # also stops at NaN (a broken model)
-                break
-            cy, cx = divmod(idx, mw)
-            size = out.size[0, :, cy, cx].clamp_min(0.02) * torch.tensor(
-                [small.shape[3], small.shape[2]], device=heat.device)
-            centre = torch.tensor([cx + 0.5, cy + 0.5], device=heat.device) * STRIDE
-            box = torch.cat((centre - size / 2, centre + size / 2)) / scale
-            if not torch.isfinite(box).all():
-                continue
-            found.append(Detection(box.cpu().numpy(), value))
-        return found
+        top = torch.topk(score, min(MAX_PEOPLE, score.numel()))
+        # Fractions of the detection image; scaled by Python numbers, not a tensor from the
+        # host (an upload, which a CUDA graph cannot hold).
+        fraction = out.size[0].flatten(1)[:, top.indices].clamp_min(0.02)
+        size = torch.stack((fraction[0] * small.shape[3], fraction[1] * small.shape[2]), 1)
+        return top.values[:, None], top.indices[:, None].float(), size
 
     def crop_boxes(self, boxes: np.ndarray) -> np.ndarray:
         """Square crop boxes [N, 4] around detection boxes [N, 4]."""
@@ -225,14 +257,18 @@ class PosePipeline:
             tic = time.perf_counter()
             frame.crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32,
                                              device=self.device)
-            crop_K = crop_intrinsics(Kt.expand(len(boxes), 3, 3), frame.crop_box,
-                                     self.config.crop_size, self.config.crop_size)
-            with torch.no_grad():
-                out = self.engine(self._crops(image, frame.crop_box))
-                frame.read = read_crops(out, crop_K, self.volume)
+            frame.read = self._read_graph(image, frame.crop_box, Kt)
             timing["network"] = time.perf_counter() - tic
         timing["prepare"] = time.perf_counter() - started
         return frame
+
+    @torch.no_grad()
+    def _read(self, image: Tensor, crop_box: Tensor, K: Tensor) -> CropReadout:
+        """The network's readout of the crops ``crop_box`` [N, 4] of a frame [3, H, W] with
+        intrinsics K [3, 3] (no host sync: a graph replays it)."""
+        size = self.config.crop_size
+        crop_K = crop_intrinsics(K.expand(len(crop_box), 3, 3), crop_box, size, size)
+        return read_crops(self.engine(self._crops(image, crop_box)), crop_K, self.volume)
 
     def finish(self, frame: PreparedFrame,
                warm_starts: list[BodyState | None] | None = None) -> list[HumanEstimate]:
@@ -294,8 +330,9 @@ class PosePipeline:
         self.last_states = state.index(kept) if kept else None
         humans = self._estimates(result, frame.boxes, frame.scores, frame.K, frame.image_size,
                                  kept)
+        crop_box = frame.crop_box.cpu().numpy()
         for human, i in zip(humans, kept, strict=True):
-            human.extra["crop_box"] = frame.crop_box[i].cpu().numpy()
+            human.extra["crop_box"] = crop_box[i]
         return humans, kept
 
     @torch.no_grad()
@@ -332,16 +369,25 @@ class PosePipeline:
         for idx, cfg in ((cold, self.fit_config), (warm, self.tracking_config)):
             if not idx:
                 continue
-            sel = torch.tensor(idx, device=self.device)
+            if len(idx) == n:  # everyone in one group (the usual frame): no gathering
+                features, camera, keypoints, confidence = (
+                    read.features, read.camera, read.keypoints, read.keypoint_confidence)
+                sel = None
+            else:
+                sel = torch.tensor(idx, device=self.device)
+                features, camera, keypoints, confidence = (
+                    read.features[sel], read.camera.index(sel), read.keypoints[sel],
+                    read.keypoint_confidence[sel])
             if cfg is self.fit_config:
-                init = read.regression.index(sel)
+                init = read.regression if sel is None else read.regression.index(sel)
             else:
                 states = [warm_starts[i] for i in idx]  # type: ignore[index]
                 init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
-            res = self.fitter.fit(read.features[sel], read.camera.index(sel), init,
-                                  read.keypoints[sel], read.keypoint_confidence[sel], config=cfg)
+            res = self.fitter.fit(features, camera, init, keypoints, confidence, config=cfg)
+            if len(idx) == n:
+                return res
             for j, i in enumerate(idx):
                 parts[i] = (res, j)
         return _gather(parts, n)
@@ -351,14 +397,18 @@ class PosePipeline:
         """HumanEstimate records of the fitted people listed in ``kept``."""
         h, w = size
         joints = res.joints.detach()
-        uv = project(joints, K.expand(len(joints), 3, 3)).cpu().numpy()
-        vis = res.joint_visibility.detach().cpu().numpy()
+        uv = project(joints, K.expand(len(joints), 3, 3))
         fg = res.foreground.detach().flatten(1)
-        hidden = ((res.occlusion.detach().flatten(1) * fg).sum(1)
-                  / fg.sum(1).clamp_min(1e-6)).cpu().numpy()
+        occluded = res.occlusion.detach().flatten(1) * fg
+        hidden = occluded.sum(1) / fg.sum(1).clamp_min(1e-6)
         state = res.state.detach()
+        # Each field comes to the host once for all people (a transfer is a device sync).
+        uv, vis, hidden, occlusion, joints, rotations, translation, shape, loss, steps = (
+            t.cpu().numpy() for t in (
+                uv, res.joint_visibility.detach(), hidden,
+                occluded.view_as(res.occlusion), joints, state.rotations, state.translation,
+                state.shape, res.loss.detach(), res.iterations))
         body = self.volume.body
-        occlusion = (res.occlusion.detach() * res.foreground.detach()).cpu().numpy()
         out = []
         for i in kept:
             inside = (uv[i, :, 0] >= 0) & (uv[i, :, 0] < w) & (uv[i, :, 1] >= 0) \
@@ -366,16 +416,16 @@ class PosePipeline:
             joint_state = np.where(~inside, JointState.OUTSIDE_IMAGE, np.where(
                 vis[i] < self.config.visibility_threshold, JointState.OCCLUDED,
                 JointState.VISIBLE)).astype(np.uint8)
-            rot = state.rotations[i].cpu().numpy()
+            rot = rotations[i]
             out.append(HumanEstimate(
-                joints=joints[i].cpu().numpy(), joint_visibility=vis[i] * inside,
+                joints=joints[i], joint_visibility=vis[i] * inside,
                 joint_state=joint_state, keypoints_2d=uv[i],
-                root_translation=state.translation[i].cpu().numpy(), root_rotation=rot[0],
-                bone_rotations=rot[1:], shape=state.shape[i].cpu().numpy(),
+                root_translation=translation[i], root_rotation=rot[0],
+                bone_rotations=rot[1:], shape=shape[i],
                 roi=np.clip(boxes[i], 0, [w, h, w, h]), confidence=float(scores[i]),
                 body_model=body.name, joint_names=body.joint_names,
                 shape_names=body.shape_names, occluded_fraction=float(hidden[i]),
-                fit_loss=float(res.loss[i]), iterations=int(res.iterations[i]),
+                fit_loss=float(loss[i]), iterations=int(steps[i]),
                 extra={"occlusion": occlusion[i]}))
         return out
 

@@ -25,6 +25,7 @@ from nbf_ros.body.rotations import axis_angle_to_matrix
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
 from nbf_ros.fitting.state import BodyState, FitResult
+from nbf_ros.graph_replay import GraphReplay, recover_from_failed_capture
 from nbf_ros.nbv.camera import CropCamera, pixel_of, pixel_rays, project
 from nbf_ros.nbv.likelihood import (
     clutter_match,
@@ -37,7 +38,7 @@ from nbf_ros.nbv.likelihood import (
     rendered_similarity,
     similarity_table,
 )
-from nbf_ros.nbv.renderer import kernel_weights, select_kernels, window_radius
+from nbf_ros.nbv.renderer import kernel_weights, reach_radius, select_kernels, window_reach
 from nbf_ros.nbv.volume import NeuralBodyVolume
 
 __all__ = ["Fitter"]
@@ -118,16 +119,15 @@ class Fitter:
                     else torch.ones_like(keypoints[..., 0]))
             kp = (keypoints.repeat_interleave(hyp, 0), conf.repeat_interleave(hyp, 0))
         coarse_steps = int(round(cfg.coarse_fraction * cfg.iterations))
-        fine = self._level(features, camera, hyp, 1.0, start, cfg)
-        coarse = (self._level(features, camera, hyp, cfg.coarse_sigma, start, cfg, halve=True)
-                  if coarse_steps > 0 else None)
-
         graphs = cfg.cuda_graphs and features.device.type == "cuda"
-        key = _session_key(cfg, bh, features.shape, coarse is not None, kp is not None)
+        key = _session_key(cfg, bh, features.shape, coarse_steps > 0, kp is not None)
         run = self._sessions.pop(key, None) if graphs else None
-        if run is not None and not run.holds(fine, coarse):
-            run = None  # a kernel window larger than the captured one: capture again
+        if run is not None:  # the new frame's levels, replayed from the session's graph
+            fine, coarse = run.next_levels(features, camera, start)
+            if not run.holds(fine, coarse):
+                run = None  # a kernel window larger than the captured one: capture again
         if run is None:
+            fine, coarse = self._levels(features, camera, start, cfg, hyp, coarse_steps > 0)
             if graphs:  # a pixel of headroom, so that the next frames rarely need a capture
                 for level in (fine, coarse):
                     if level is not None:
@@ -164,30 +164,47 @@ class Fitter:
                     break
         self.graph_replays = run.stepper.replays - replays_before
 
-        with torch.no_grad():
-            state = run.state().detach()
-            loss, extras = self._objective(state, run.fine, cfg, run.kp)
-        return self._best_hypothesis(state, loss, extras, steps, ~active,
+        state, loss, extras, visibility = run.evaluate()
+        return self._best_hypothesis(state, loss, extras, visibility, steps, ~active,
                                      run.fine.camera, hyp, batch)
+
+    def _levels(self, features: Tensor, camera: CropCamera, start: BodyState, cfg: FitConfig,
+                hyp: int, coarse: bool) -> tuple[_Level, _Level | None]:
+        """The fine level and (``coarse``) the half-resolution one, kernel windows set."""
+        levels = self._level_inputs(features, camera, start, cfg, hyp, coarse)
+        return _set_radii(*levels)
+
+    def _level_inputs(self, features: Tensor, camera: CropCamera, start: BodyState,
+                      cfg: FitConfig, hyp: int, coarse: bool
+                      ) -> tuple[_Level, Tensor, _Level | None, Tensor | None]:
+        """The fine level, its kernels' reach in pixels (0-d), and the same for the coarse
+        level (``coarse``; else None, None): no host sync, kernel windows not set yet."""
+        fine = self._level(features, camera, hyp, 1.0, start, cfg)
+        if not coarse:
+            return *fine, None, None
+        return *fine, *self._level(features, camera, hyp, cfg.coarse_sigma, start, cfg,
+                                   halve=True)
 
     @torch.no_grad()
     def _level(self, features: Tensor, camera: CropCamera, hyp: int, sigma_scale: float,
-               start: BodyState, cfg: FitConfig, halve: bool = False) -> _Level:
-        """Fixed inputs of one resolution level: camera, rays, similarity table, clutter."""
+               start: BodyState, cfg: FitConfig, halve: bool = False
+               ) -> tuple[_Level, Tensor]:
+        """Fixed inputs of one resolution level (camera, rays, similarity table, clutter;
+        kernel window radius 0) and the largest kernel reach on it, pixels (0-d)."""
         vol = self.volume
         if halve:  # 2 x 2 average pooling of the features, intrinsics scaled to match
             h, w = camera.height // 2, camera.width // 2
             grid = features.view(-1, camera.height, camera.width, features.shape[-1])
             pooled = grid[:, : 2 * h, : 2 * w].unflatten(1, (h, 2)).unflatten(3, (w, 2))
             features = F.normalize(pooled.mean((2, 4)).flatten(1, 2), dim=-1)
-            scale = torch.tensor([[0.5, 0.0, 0.0], [0.0, 0.5, 0.0], [0.0, 0.0, 1.0]],
-                                 device=features.device)
-            camera = CropCamera(scale @ camera.K, h, w)
+            K = camera.K.clone()
+            K[:, :2] *= 0.5  # no tensor from the host: a CUDA graph may be capturing this
+            camera = CropCamera(K, h, w)
         cam = camera.repeat(hyp)
         rays = pixel_rays(cam)
         sigma = vol.sigma * sigma_scale
         posed = vol.pose(start.rotations, start.translation, start.shape)
-        radius = window_radius(posed.points, sigma, cam, cfg.render)
+        reach = window_reach(posed.points, sigma, cam, cfg.render)
         log_z = None
         if cfg.match == "posterior":
             kf = vol.kernel_features(posed)[::hyp]  # start pose of each person
@@ -203,8 +220,8 @@ class Fitter:
             table = similarity_table(features, vol.features)
         clutter = clutter.repeat_interleave(hyp, 0)
         person = torch.arange(features.shape[0], device=features.device).repeat_interleave(hyp)
-        return _Level(cam, rays, sigma, radius, features, table, person, clutter, background,
-                      log_z)
+        return _Level(cam, rays, sigma, 0, features, table, person, clutter, background,
+                      log_z), reach
 
     def _compose(self, start: BodyState, d_root: Tensor, d_trans: Tensor, d_pose: Tensor,
                  d_shape: Tensor) -> BodyState:
@@ -258,11 +275,9 @@ class Fitter:
                       "occlusion": lik.occlusion}
 
     def _best_hypothesis(self, state: BodyState, loss: Tensor, extras: dict[str, Tensor],
-                         steps: Tensor, converged: Tensor, cam: CropCamera, hyp: int,
-                         batch: int) -> FitResult:
+                         vis: Tensor, steps: Tensor, converged: Tensor, cam: CropCamera,
+                         hyp: int, batch: int) -> FitResult:
         """Per person, the hypothesis with the lowest loss, with visibility and maps."""
-        vis = self._joint_visibility(extras["index"], extras["weight"], extras["occlusion"],
-                                     extras["joints"], cam)
         best = loss.view(batch, hyp).argmin(1)
         pick = torch.arange(batch, device=loss.device) * hyp + best
         shape_hw = (batch, cam.height, cam.width)
@@ -344,11 +359,45 @@ class _Session:
         # guards on shapes and settings, so a session of known shapes compiles nothing.
         self.loss = _compiled_loss() if cfg.compile_step else _Session.objective
         self.stepper = _Stepper(self.step, self.params, graphs)
+        # The fitted state's loss, maps and joint visibility: replayed from one graph (the
+        # eager evaluation launched about as many kernels as a fitting step). Read before
+        # the next fit of this session, so its outputs need no copy.
+        self.evaluate = GraphReplay(self._evaluate, enabled=graphs, clone=False)
+        # A new frame's levels: copied into this session's buffers by load(), so the
+        # graph's own outputs serve.
+        self._level_graph = GraphReplay(self._level_inputs, enabled=graphs, clone=False)
 
     def state(self) -> BodyState:
         """Current state from the initial state and the optimised offsets."""
         return self.fitter._compose(self.start, self.d_root, self.d_trans, self.d_pose,
                                     self.d_shape)
+
+    def next_levels(self, features: Tensor, camera: CropCamera, start: BodyState
+                    ) -> tuple[_Level, _Level | None]:
+        """A new frame's levels for this session's shapes, kernel windows set (one host
+        sync); valid until the next call."""
+        return _set_radii(*self._level_graph(features, camera.K, start.rotations,
+                                             start.translation, start.shape))
+
+    def _level_inputs(self, features: Tensor, K: Tensor, rotations: Tensor,
+                      translation: Tensor, shape: Tensor
+                      ) -> tuple[_Level, Tensor, _Level | None, Tensor | None]:
+        """``Fitter._level_inputs`` with this session's settings, from tensors alone."""
+        camera = CropCamera(K, self.fine.camera.height, self.fine.camera.width)
+        return self.fitter._level_inputs(features, camera,
+                                         BodyState(rotations, translation, shape), self.cfg,
+                                         self.cfg.hypotheses, self.coarse is not None)
+
+    @torch.no_grad()
+    def _evaluate(self) -> tuple[BodyState, Tensor, dict[str, Tensor], Tensor]:
+        """The current state, its loss [BH] and extras at full resolution, and the joint
+        visibility [BH, J]."""
+        state = self.state().detach()
+        loss, extras = self.fitter._objective(state, self.fine, self.cfg, self.kp)
+        visibility = self.fitter._joint_visibility(
+            extras["index"], extras["weight"], extras["occlusion"], extras["joints"],
+            self.fine.camera)
+        return state, loss, extras, visibility
 
     def objective(self, level: _Level) -> Tensor:
         """The loss of every body on ``level`` at the current offsets, anchor included."""
@@ -391,22 +440,27 @@ class _Session:
     def load(self, start: BodyState, kp: tuple[Tensor, Tensor] | None, fine: _Level,
              coarse: _Level | None) -> None:
         """Copy a new frame's inputs into the buffers and restart the optimiser."""
-        for mine, new in ((self.start, start), (self.fine, fine), (self.coarse, coarse)):
-            if mine is None:
+        mine: list[Tensor] = []
+        new: list[Tensor] = []
+        for old_part, new_part in ((self.start, start), (self.fine, fine),
+                                   (self.coarse, coarse)):
+            if old_part is None:
                 continue
-            for name, value in vars(mine).items():
+            for name, value in vars(old_part).items():
                 if isinstance(value, Tensor):
-                    value.copy_(getattr(new, name))
+                    mine.append(value)
+                    new.append(getattr(new_part, name))
                 elif isinstance(value, CropCamera):
-                    value.K.copy_(getattr(new, name).K)
+                    mine.append(value.K)
+                    new.append(getattr(new_part, name).K)
         if kp is not None:
-            self.kp[0].copy_(kp[0])
-            self.kp[1].copy_(kp[1])
-        for p in self.params:
-            p.zero_()
-            for value in self.optim.state[p].values():
-                if isinstance(value, Tensor):
-                    value.zero_()
+            mine += list(self.kp)
+            new += list(kp)
+        # One launch each for all copies and all resets (on a GPU, launches are the cost).
+        torch._foreach_copy_(mine, new)
+        state = [v for p in self.params for v in self.optim.state[p].values()
+                 if isinstance(v, Tensor)]
+        torch._foreach_zero_([*self.params, *state])
         self.active.fill_(True)
 
 
@@ -457,7 +511,7 @@ class _Stepper:
             # Once on an H100 a process's first capture failed (cudaErrorStreamCaptureInvalidated)
             # and the next capture worked, so the step runs eagerly and the next one tries
             # again; after two failures the level stays eager.
-            torch.cuda.synchronize()
+            recover_from_failed_capture(self.stream)
             self.failures[key] = self.failures.get(key, 0) + 1
             if self.failures[key] >= 2:
                 self.eager_levels.add(key)
@@ -493,6 +547,17 @@ def _compiled_loss() -> Callable[[_Session, _Level], Tensor]:
         torch._dynamo.config.recompile_limit = max(limit, 32)
         _COMPILED.append(torch.compile(_Session.objective, dynamic=False))
     return _COMPILED[0]
+
+
+def _set_radii(fine: _Level, fine_reach: Tensor, coarse: _Level | None,
+               coarse_reach: Tensor | None) -> tuple[_Level, _Level | None]:
+    """The levels with kernel windows that hold their reaches (one host sync for both)."""
+    reaches = [fine_reach] if coarse is None else [fine_reach, coarse_reach]
+    values = torch.stack(reaches).tolist()
+    fine.radius = reach_radius(values[0])
+    if coarse is not None:
+        coarse.radius = reach_radius(values[1])
+    return fine, coarse
 
 
 def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:
@@ -532,7 +597,7 @@ def _check_inputs(features: Tensor, camera: CropCamera, init: BodyState,
     if tuple(init.rotations.shape) != (batch, num_j, 3, 3):
         raise ValueError(f"init.rotations: expected ({batch}, {num_j}, 3, 3), got "
                          f"{tuple(init.rotations.shape)}")
-    if not torch.isfinite(features).all() or not torch.isfinite(init.translation).all():
+    if not bool(torch.isfinite(features).all() & torch.isfinite(init.translation).all()):
         raise ValueError("features and init.translation must be finite")
     if keypoints is not None and tuple(keypoints.shape) != (batch, num_j, 2):
         raise ValueError(f"keypoints: expected ({batch}, {num_j}, 2), got "

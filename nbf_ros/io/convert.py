@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from nbf_ros.body.rotations import matrix_to_quaternion, quaternion_to_matrix
+from nbf_ros.body.rotations import quaternion_to_matrix
 from nbf_ros.estimate import HumanEstimate
 from nbf_ros.io.image_codec import (
     DEFAULT_MAX_PIXELS,
@@ -154,9 +154,29 @@ def intrinsics_from_camera_info(msg: Any) -> tuple[np.ndarray, int, int]:
 
 
 def _quaternions(rotations: np.ndarray) -> np.ndarray:
-    """[..., 4] quaternions (x, y, z, w) of [..., 3, 3] rotation matrices, float64."""
-    matrices = torch.from_numpy(np.array(rotations, dtype=np.float64))
-    return matrix_to_quaternion(matrices).numpy()
+    """[..., 4] unit quaternions (x, y, z, w, with w >= 0) of [..., 3, 3] rotation matrices,
+    float64: ``rotations.matrix_to_quaternion`` in numpy. A message holds 24 of them per
+    person, and torch's per-op overhead on such small arrays made the torch version 80% of
+    building a 16-person message (6.4 of 8.0 ms on the 2-core CPU)."""
+    m = np.asarray(rotations, dtype=np.float64)
+    d0, d1, d2 = m[..., 0, 0], m[..., 1, 1], m[..., 2, 2]
+    trace = d0 + d1 + d2
+    # Four formulas (4|w|q, 4|x|q, 4|y|q, 4|z|q); the one with the largest divisor per
+    # matrix is well conditioned.
+    cands = np.stack((
+        np.stack((m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0],
+                  m[..., 1, 0] - m[..., 0, 1], 1.0 + trace), -1),
+        np.stack((1.0 + d0 - d1 - d2, m[..., 0, 1] + m[..., 1, 0], m[..., 0, 2] + m[..., 2, 0],
+                  m[..., 2, 1] - m[..., 1, 2]), -1),
+        np.stack((m[..., 0, 1] + m[..., 1, 0], 1.0 - d0 + d1 - d2, m[..., 1, 2] + m[..., 2, 1],
+                  m[..., 0, 2] - m[..., 2, 0]), -1),
+        np.stack((m[..., 0, 2] + m[..., 2, 0], m[..., 1, 2] + m[..., 2, 1], 1.0 - d0 - d1 + d2,
+                  m[..., 1, 0] - m[..., 0, 1]), -1),
+    ), -2)  # [..., 4, 4]
+    best = np.stack((trace, d0 - d1 - d2, d1 - d0 - d2, d2 - d0 - d1), -1).argmax(-1)
+    q = np.take_along_axis(cands, best[..., None, None], -2)[..., 0, :]
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    return np.where(q[..., 3:4] < 0, -q, q)
 
 
 def _rotations(quaternions: np.ndarray) -> np.ndarray:
@@ -191,8 +211,10 @@ def pose_message(est: HumanEstimate, header: Any, types: Mapping[str, Any] | Non
     point, quaternion = types["geometry_msgs/msg/Point"], types["geometry_msgs/msg/Quaternion"]
     joints = np.asarray(est.joints, dtype=np.float64)
     keypoints = np.asarray(est.keypoints_2d, dtype=np.float64)
-    root_q = _quaternions(est.root_rotation)
-    bone_q = _quaternions(est.bone_rotations)
+    rotations = np.concatenate((np.asarray(est.root_rotation)[None],
+                                np.asarray(est.bone_rotations).reshape(-1, 3, 3)))
+    root_q, bone_q = np.split(_quaternions(rotations), [1])
+    root_q = root_q[0]
     confidence = (np.ones(est.num_joints) if est.joint_confidence is None
                   else est.joint_confidence)
     root = np.asarray(est.root_translation, dtype=np.float64)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-__all__ = ["CropCamera", "crop_intrinsics", "pixel_of", "pixel_rays", "project"]
+__all__ = ["CropCamera", "crop_intrinsics", "inverse_3x3", "pixel_of", "pixel_rays", "project"]
 
 
 @dataclass
@@ -57,6 +57,16 @@ def crop_intrinsics(
     return out
 
 
+def inverse_3x3(a: Tensor) -> Tensor:  # [..., 3, 3] -> [..., 3, 3]
+    """Inverse of 3 x 3 matrices by the adjugate: unlike torch.linalg.inv it never checks
+    for singular ones on the host (a device sync, which a CUDA graph cannot hold); a
+    singular matrix gives non-finite entries."""
+    r0, r1, r2 = a.unbind(-2)
+    cols = (torch.linalg.cross(r1, r2), torch.linalg.cross(r2, r0), torch.linalg.cross(r0, r1))
+    det = (r0 * cols[0]).sum(-1)[..., None, None]
+    return torch.stack(cols, -1) / det
+
+
 def pixel_rays(cam: CropCamera) -> Tensor:  # -> [B, H*W, 3]
     """Unit ray direction through each crop pixel centre, row-major, camera frame."""
     dev, dt = cam.K.device, cam.K.dtype
@@ -66,7 +76,7 @@ def pixel_rays(cam: CropCamera) -> Tensor:  # -> [B, H*W, 3]
         indexing="ij",
     )
     pix = torch.stack((u, v, torch.ones_like(u)), -1).reshape(-1, 3)  # [P, 3]
-    rays = pix @ torch.linalg.inv(cam.K).transpose(-1, -2)  # [B, P, 3]
+    rays = pix @ inverse_3x3(cam.K).transpose(-1, -2)  # [B, P, 3]
     return rays / rays.norm(dim=-1, keepdim=True)
 
 

@@ -31,7 +31,8 @@ from torch import Tensor
 from nbf_ros.nbv.camera import CropCamera, pixel_rays, project
 
 __all__ = [
-    "RenderConfig", "Render", "blend_features", "render", "select_kernels", "window_radius",
+    "RenderConfig", "Render", "blend_features", "reach_radius", "render", "select_kernels",
+    "window_reach", "window_radius",
 ]
 
 
@@ -84,15 +85,24 @@ def blend_features(
     return torch.einsum("bpm,bpmd->bpd", weight * (index >= 0), picked)
 
 
+def window_reach(centres: Tensor, sigma: Tensor, cam: CropCamera, cfg: RenderConfig) -> Tensor:
+    """The largest reach of any kernel in pixels, a 0-d tensor (no host sync)."""
+    z = centres[..., 2].clamp_min(cfg.near)
+    f = cam.K[:, :2, :2].diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True)  # [B, 1]
+    sig = sigma if sigma.dim() == 2 else sigma[None]
+    return (cfg.cutoff * sig * f / z).max()
+
+
+def reach_radius(reach: float, cap: int = 12) -> int:
+    """Smallest pixel window radius that holds a kernel reach of ``reach`` pixels."""
+    return max(1, min(math.ceil(reach + 1.0), cap))
+
+
 def window_radius(
     centres: Tensor, sigma: Tensor, cam: CropCamera, cfg: RenderConfig, cap: int = 12
 ) -> int:
     """Smallest pixel window radius that holds every kernel's reach (one host sync)."""
-    z = centres[..., 2].clamp_min(cfg.near)
-    f = cam.K[:, :2, :2].diagonal(dim1=-2, dim2=-1).amax(-1, keepdim=True)  # [B, 1]
-    sig = sigma if sigma.dim() == 2 else sigma[None]
-    radius = math.ceil(float((cfg.cutoff * sig * f / z).max()) + 1.0)
-    return max(1, min(radius, cap))
+    return reach_radius(float(window_reach(centres, sigma, cam, cfg)), cap)
 
 
 @torch.no_grad()

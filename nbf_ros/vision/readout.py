@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.fitting.state import BodyState
-from nbf_ros.nbv.camera import CropCamera
+from nbf_ros.nbv.camera import CropCamera, inverse_3x3
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.vision.network import STRIDE, NetOutput, rotation_6d_to_matrix
 
@@ -76,16 +76,18 @@ def solve_translation(rel_joints: Tensor, keypoints: Tensor, weight: Tensor, K: 
     wt = torch.cat((weight, weight), 1)[..., None]
     ata = (a * wt).transpose(1, 2) @ a + 1e-6 * torch.eye(3, device=a.device)
     atb = ((a * wt).transpose(1, 2) @ rhs[..., None])[..., 0]
-    t = torch.linalg.solve(ata, atb)
+    # Closed form, not torch.linalg.solve: that checks for singular systems on the host, a
+    # sync a CUDA graph cannot hold; a singular one gives non-finite t, replaced below.
+    t = (inverse_3x3(ata) @ atb[..., None])[..., 0]
     bad = ~torch.isfinite(t).all(-1) | (t[:, 2] < 0.3) | (weight.gt(0).sum(1) < 3)
-    if bool(bad.any()):
-        centre = (keypoints * weight[..., None]).sum(1) / weight.sum(1, keepdim=True).clamp_min(
-            1e-6)
-        ray = torch.stack(((centre[:, 0] - K[:, 0, 2]) / K[:, 0, 0],
-                           (centre[:, 1] - K[:, 1, 2]) / K[:, 1, 1],
-                           torch.ones_like(centre[:, 0])), -1)
-        t = torch.where(bad[:, None], ray * fallback_depth[:, None], t)
-    return t
+    # The fallback is computed for every body, not only where one is bad: asking whether
+    # any is would be a host sync, which a CUDA graph cannot hold.
+    centre = (keypoints * weight[..., None]).sum(1) / weight.sum(1, keepdim=True).clamp_min(
+        1e-6)
+    ray = torch.stack(((centre[:, 0] - K[:, 0, 2]) / K[:, 0, 0],
+                       (centre[:, 1] - K[:, 1, 2]) / K[:, 1, 1],
+                       torch.ones_like(centre[:, 0])), -1)
+    return torch.where(bad[:, None], ray * fallback_depth[:, None], t)
 
 
 @torch.no_grad()

@@ -56,3 +56,18 @@ def test_pipelined_bench_reports_rate_and_latency_beside_one_thread(tmp_path: Pa
     assert two["fps"] > 0 and two["latency"]["p95"] >= two["latency"]["p50"] > 0
     table = (tmp_path / "speed_cpu.md").read_text()
     assert "| input | people | one thread: FPS | latency | pipelined: FPS | latency |" in table
+
+
+def test_the_3dnbf_reference_keeps_its_schedule_over_the_models_stored_one() -> None:
+    from nbf_ros.eval.speed import reference_pipeline
+    from nbf_ros.node_settings import default_settings
+    from nbf_ros.vision.network import STRIDE
+
+    settings = dict(default_settings(), device="cpu", engine="torch")
+    reference = reference_pipeline(settings)
+    cfg = reference.fit_config
+    # The shipped model stores root_iterations 0 for its own cold fits.
+    assert reference.meta["fit"].get("root_iterations") == 0
+    assert (cfg.iterations, cfg.root_iterations, cfg.coarse_fraction) == (120, 40, 0.0)
+    assert cfg.tolerance < 0  # never stops early: always 120 steps
+    assert reference.config.crop_size // STRIDE == 80  # an 80 x 80 render

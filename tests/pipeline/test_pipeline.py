@@ -209,3 +209,38 @@ def test_readout_of_one_box_in_several_frames_is_one_batch(pipeline: PosePipelin
     result = pipeline.refine(read, robust=False)
     assert result.joints.shape == (2, 24, 3)
     assert int(result.iterations.max()) <= pipeline.fit_config.iterations
+
+
+def test_detection_reports_at_most_max_people(scene: Scene) -> None:
+    import torch
+
+    low = PosePipeline(PipelineConfig(model=MODEL, device="cpu", max_people=1,
+                                      detection_threshold=0.01))
+    image = torch.from_numpy(scene.image).permute(2, 0, 1).float() / 255
+    found = low.detect(image)
+    assert len(found) == 1 and found[0].score >= 0.01
+    assert found[0].box.shape == (4,) and np.isfinite(found[0].box).all()
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_graphs_give_the_eager_pipelines_detections_and_estimates(scene: Scene) -> None:
+    import torch
+
+    image = torch.from_numpy(scene.image).permute(2, 0, 1).float().cuda() / 255
+    runs = []
+    for graphs in (False, True):
+        pipe = PosePipeline(PipelineConfig(model=MODEL, device="cuda", engine="torch",
+                                           cuda_graphs=graphs, fit=FAST,
+                                           detection_threshold=0.05))
+        for _ in range(3):  # the first call of a shape captures, the next ones replay
+            found = pipe.detect(image)
+            humans = pipe.estimate(scene.image, scene.K, boxes=scene.people[0].box[None])
+        runs.append((found, humans, pipe._read_graph.replays + pipe._peaks_graph.replays))
+    (eager_found, eager, no_replays), (graph_found, graphed, replays) = runs
+    assert no_replays == 0 and replays == 6
+    assert len(graph_found) == len(eager_found) >= 1
+    for a, b in zip(graph_found, eager_found, strict=True):
+        np.testing.assert_allclose(a.box, b.box, atol=1e-2)
+    np.testing.assert_allclose(graphed[0].joints, eager[0].joints, atol=1e-3)
+    np.testing.assert_allclose(graphed[0].joint_visibility, eager[0].joint_visibility,
+                               atol=1e-3)

@@ -41,6 +41,9 @@ class Engine(ABC):
 
     name: str = ""  # the engine parameter value that selects it: torch, onnxruntime, ...
     device: torch.device
+    # Whether its work is torch kernels on the device alone, so that a CUDA graph can
+    # capture a call (ONNX Runtime and TensorRT run outside torch's streams).
+    graph_safe: bool = False
 
     def __init__(self) -> None:
         # Engines the "auto" choice tried before this one, with why each could not be used.

@@ -38,6 +38,7 @@ class CompiledEngine(Engine):
     (float32 on the CPU, where half precision convolutions are slower)."""
 
     name = "compiled"
+    graph_safe = True
 
     def __init__(self, net: FeatureNet, device: torch.device | str,
                  precision: str = "float16", mode: str = "default",

@@ -13,9 +13,12 @@ it), took 35 s to create, and recompiled for new batch sizes during the pipeline
 ONNX Runtime comes before torch: on that CPU it
 ran a crop and a detection frame 1.5 to 2.2 times faster than eager torch
 (bench/results/engines_cpu.md), and under a training run's load it kept its speed where
-torch's OpenMP threads stalled for about a second per call. On
-CUDA it is reached only when TensorRT and torch.compile both fail, and its speed there is
-unmeasured (the project's GPU machine has ONNX Runtime's CPU provider only).
+torch's OpenMP threads stalled for about a second per call. On CUDA "auto" passes over it
+too: the pipeline replays plain torch's network, with the crops before it and the readout
+after it, from one CUDA graph (0.2 to 0.3 ms per frame for the crops on an H200,
+bench/results/speed_cuda_torch_compiled_reduced.md), and ONNX Runtime's calls cannot join
+a torch graph; its CUDA speed is unmeasured (the project's GPU machine has ONNX Runtime's
+CPU provider only).
 """
 
 from __future__ import annotations
@@ -42,6 +45,9 @@ _AUTO_SKIPS = {
         "compiled": "on an H200 the compiled network was slower per call than eager torch "
                     "(2.8 vs 2.3 ms a crop) and compiled for 35 s and again for new batch "
                     "sizes (set engine compiled to use it anyway)",
+        "onnxruntime": "on CUDA the torch engine's network and readout replay from one CUDA "
+                       "graph, which ONNX Runtime's calls cannot join (set engine onnxruntime "
+                       "to use it anyway)",
     },
 }
 

@@ -15,6 +15,7 @@ class TorchEngine(Engine):
     """Eager PyTorch: always available, the reference the other engines are compared with."""
 
     name = "torch"
+    graph_safe = True
 
     def __init__(self, net: FeatureNet, device: torch.device | str) -> None:
         super().__init__()
