@@ -12,7 +12,7 @@ from sensor_msgs.msg import Image, RegionOfInterest
 from std_msgs.msg import Header
 
 from nbf_ros.estimate import HumanEstimate
-from nbf_ros.io.convert import pose_message
+from nbf_ros.io.convert import pose_messages
 from nbf_ros.msg import HumanPose, HumanPoseArray
 
 __all__ = ["RCLPY_TYPES", "human_pose_array", "rgb_image"]
@@ -36,7 +36,7 @@ def human_pose_array(estimates: Sequence[HumanEstimate], header: Header,
                      processing_time: float) -> HumanPoseArray:
     """HumanPoseArray of the estimates, every pose stamped with ``header``."""
     return HumanPoseArray(
-        header=header, humans=[pose_message(e, header, RCLPY_TYPES, _pack) for e in estimates],
+        header=header, humans=pose_messages(estimates, header, RCLPY_TYPES, _pack),
         processing_time=float(processing_time))
 
 

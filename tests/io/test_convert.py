@@ -185,25 +185,29 @@ def test_quaternions_are_unit_xyzw_with_non_negative_w(
         assert q.w >= 0 and np.linalg.norm([q.x, q.y, q.z, q.w]) == pytest.approx(1.0)
 
 
-def test_message_quaternions_are_the_body_models_quaternions(
+def test_each_person_gets_its_own_quaternions_from_the_batched_conversion(
     make_estimate: Callable[..., HumanEstimate]
 ) -> None:
-    # The message's numpy conversion and the fitter's torch one must agree, also on the
-    # 180-degree turns where each formula's divisor vanishes in turn.
+    # A frame's people are converted in one call and split again: each pose must carry its
+    # own rotations, also the 180-degree turns where each formula's divisor vanishes.
     import torch
 
     from nbf_ros.body.rotations import axis_angle_to_matrix, matrix_to_quaternion
 
-    person = make_estimate(1)
+    people = [make_estimate(1), make_estimate(2)]
     axes = torch.tensor([[np.pi, 0, 0], [0, np.pi, 0], [0, 0, np.pi], [0.3, -1.2, 2.0]],
                         dtype=torch.float64)
-    turns = axis_angle_to_matrix(axes)
-    person.bone_rotations = person.bone_rotations.copy()
-    person.bone_rotations[:4] = turns.numpy()
-    pose = human_pose_array_message([person], STAMP, "cam").humans[0]
-    got = np.array([(q.x, q.y, q.z, q.w) for q in pose.bone_rotations])
-    want = matrix_to_quaternion(torch.from_numpy(person.bone_rotations)).numpy()
-    np.testing.assert_allclose(got, want, atol=1e-12)
+    for person, turn in zip(people, (axes, -axes.flip(0)), strict=True):
+        person.bone_rotations = person.bone_rotations.copy()
+        person.bone_rotations[:4] = axis_angle_to_matrix(turn).numpy()
+    poses = human_pose_array_message(people, STAMP, "cam").humans
+    for person, pose in zip(people, poses, strict=True):
+        got = np.array([(q.x, q.y, q.z, q.w) for q in pose.bone_rotations])
+        want = matrix_to_quaternion(torch.from_numpy(person.bone_rotations)).numpy()
+        np.testing.assert_allclose(got, want, atol=1e-12)
+        root = pose.root_pose.orientation
+        want_root = matrix_to_quaternion(torch.from_numpy(person.root_rotation)).numpy()
+        np.testing.assert_allclose([root.x, root.y, root.z, root.w], want_root, atol=1e-12)
 
 
 def test_keypoints_have_zero_z(make_estimate: Callable[..., HumanEstimate]) -> None:
