@@ -6,9 +6,13 @@
 # Each part has its own time limit, so one that hangs or fails leaves the others' results.
 # On an H200 (2026-11-26) the parts took about 40, 120, 40, 60 and 40 s.
 #     bash bench/gpu_speed.sh [OUT_DIR]        (default bench/results)
+# SUFFIX=_h100 appends to each table's name, so that one card's tables keep another's;
+# PACK=FILE.tgz re-packs the tables and logs after every part, so that a device call cut
+# short still returns what finished, in one file.
 set -u
 out=${1:-bench/results}
 logs=${LOGS:-$(mktemp -d)}  # one log per part
+suffix=${SUFFIX:-}
 mkdir -p "$out" "$logs"
 echo "logs in $logs"
 export PYTHONUNBUFFERED=1
@@ -18,17 +22,18 @@ part() {  # part NAME SECONDS COMMAND...: run with a limit, log, report its exit
     timeout "$limit" "$@" > "$logs/$name.log" 2>&1
     echo "$name: exit $? after $((SECONDS - began)) s"
     tail -n 14 "$logs/$name.log" | cut -c1-240
+    [ -z "${PACK:-}" ] || tar czf "$PACK" -C "$out" . -C "$logs" .
 }
 bench=(python3 -m nbf_ros.cli bench --device cuda --engine torch --frames 20 --out "$out" --quiet)
 reduced=(--no-reference --sizes 640x480 --param tracking_iterations=5 --pipelined)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-part cuda_tests 100 python3 -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
+part cuda_tests 80 python3 -m pytest -q -p no:cacheprovider -W ignore::DeprecationWarning \
     tests/test_graph_replay.py tests/fitting/test_fitter.py tests/nbv/test_renderer.py \
     tests/pipeline/test_pipeline.py -k "cuda or graph or replay or Cuda"
-part speed_compiled_reduced 200 "${bench[@]}" --tag torch_compiled_reduced "${reduced[@]}" \
+part speed_compiled_reduced 180 "${bench[@]}" --tag "torch_compiled_reduced$suffix" "${reduced[@]}" \
     --people 1 4 16 --param fit_compile=true
-part profile 90 python3 bench/profile_frame.py --param engine=torch \
+part profile 80 python3 bench/profile_frame.py --param engine=torch \
     --param tracking_iterations=5 --param fit_compile=true
-cp "$logs/profile.log" "$out/profile_frame_cuda.txt"
-part speed_torch 150 "${bench[@]}" --tag torch
-part speed_reduced 100 "${bench[@]}" --tag torch_reduced "${reduced[@]}"
+cp "$logs/profile.log" "$out/profile_frame_cuda$suffix.txt"
+part speed_torch 130 "${bench[@]}" --tag "torch$suffix"
+part speed_reduced 80 "${bench[@]}" --tag "torch_reduced$suffix" "${reduced[@]}"
