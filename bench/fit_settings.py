@@ -106,13 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     model = resolve_model_path(args.model)
     device = torch.device(args.device)
     net, volume, meta = load_model(model, device)
-    data = SyntheticScenes(BodyMesh.default(), VALIDATION_SEED, args.count,
-                           SceneConfig(height=128, width=128, occluder_probability=1.0,
-                                       extra_people=0))
-    batch = {k: v.to(device) for k, v in
-             collate_scenes([data[i] for i in range(args.count)]).items()}
-    with torch.no_grad():
-        read = read_crops(net(batch["image"]), batch["K"], volume)
+    batch, read = validation_people(net, volume, args.count, device)
     truth = batch["joints"][:, 0]
     reg = mpjpe(read.regression_joints, truth).cpu().numpy() * 1e3
     base = FitConfig(render=RenderConfig(opacity=meta["render_opacity"]))
@@ -168,6 +162,18 @@ def main(argv: list[str] | None = None) -> int:
         update_model_meta(model, fit=CANDIDATES[best])
         print(f"stored {best!r} in {model}")
     return 0
+
+
+def validation_people(net, volume, count: int, device: torch.device):  # noqa: ANN001, ANN201
+    """The first ``count`` occluded single people of the validation seeds (a collated
+    batch on ``device``) and the network's readout of them."""
+    data = SyntheticScenes(BodyMesh.default(), VALIDATION_SEED, count,
+                           SceneConfig(height=128, width=128, occluder_probability=1.0,
+                                       extra_people=0))
+    batch = {k: v.to(device) for k, v in collate_scenes([data[i] for i in range(count)]).items()}
+    with torch.no_grad():
+        read = read_crops(net(batch["image"]), batch["K"], volume)
+    return batch, read
 
 
 def errors_mm(joints: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:

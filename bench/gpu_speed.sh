@@ -16,14 +16,8 @@ suffix=${SUFFIX:-}
 mkdir -p "$out" "$logs"
 echo "logs in $logs"
 export PYTHONUNBUFFERED=1
-part() {  # part NAME SECONDS COMMAND...: run with a limit, log, report its exit status
-    local name=$1 limit=$2; shift 2
-    local began=$SECONDS
-    timeout "$limit" "$@" > "$logs/$name.log" 2>&1
-    echo "$name: exit $? after $((SECONDS - began)) s"
-    tail -n 14 "$logs/$name.log" | cut -c1-240
-    [ -z "${PACK:-}" ] || tar czf "$PACK" -C "$out" . -C "$logs" .
-}
+pack() { tar czf "$PACK" -C "$out" . -C "$logs" .; }
+source "$(dirname "$0")/gpu_part.sh"
 bench=(python3 -m nbf_ros.cli bench --device cuda --engine torch --frames 20 --out "$out" --quiet)
 reduced=(--no-reference --sizes 640x480 --param tracking_iterations=5 --pipelined)
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader

@@ -2,6 +2,7 @@
 textured square, and behind the worst square for that method (AdvOcc-40 and AdvOcc-80).
 
     python bench/occlusion_benchmark.py [--images 16] [--stride 10] [--no-mediapipe]
+                                        [--methods regression ...] [--merge accuracy.json]
 
 Test people: held-out synthetic scenes (seeds from nbf_ros.eval.network_eval.TEST_SEED),
 224 x 224, one person, no other occluder. Methods: the network's regression head, NBV
@@ -10,6 +11,11 @@ and MediaPipe BlazePose GHUM when the `peers` extra is installed. The protocol i
 nbf_ros/eval/occlusion.py. Writes bench/results/accuracy.json, accuracy.md and
 accuracy.png (errors per condition, and the worst AdvOcc-80 square of each method on one
 person).
+
+The same people and squares come out of every run with the same --images and --stride, so
+methods may run where they run best and meet in one table: ``--merge`` takes the methods
+this run leaves out from an earlier run's accuracy.json (e.g. the fits on a GPU machine,
+MediaPipe where its wheel installs), and the report names each row's run.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import RESULTS, environment  # noqa: E402
 
 CONDITIONS = ("clean", "random occluder", "AdvOcc-40", "AdvOcc-80")
+METHODS = {"regression": "regression head", "plain-fit": "fit without occlusion model",
+           "full-fit": "full fit", "mediapipe": "MediaPipe BlazePose GHUM"}
 SEED = 1000  # occluder seeds: the same squares for every method
 
 
@@ -111,6 +119,35 @@ def goals(results: dict) -> dict:
     return out
 
 
+def _table(env: dict, args: argparse.Namespace, fit: dict, results: dict, runs: dict,
+           earlier: dict | None, notes: list[str]) -> dict:
+    """This run's results, with the methods it left out taken from ``earlier``."""
+    results, runs = dict(results), dict(runs)
+    if earlier is not None:
+        for name, res in earlier["methods"].items():
+            if name not in results:
+                results[name] = res
+                runs[name] = earlier.get("runs", {}).get(name) or (
+                    f"{earlier['environment']['date']}, {earlier['environment']['device']}")
+    order = [n for n in METHODS.values() if n in results]
+    return {"environment": env, "images": args.images, "stride": args.stride, "fit": fit,
+            "methods": {n: results[n] for n in order}, "runs": {n: runs[n] for n in order},
+            "goals": goals(results), "notes": notes}
+
+
+def _earlier_run(path: Path, images: int, stride: int) -> dict:
+    """An earlier run's results to merge; SystemExit when they are not the same test."""
+    try:
+        earlier = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"--merge {path}: cannot read it ({exc})") from None
+    if (earlier.get("images"), earlier.get("stride")) != (images, stride):
+        raise SystemExit(f"--merge {path}: it ran --images {earlier.get('images')} --stride "
+                         f"{earlier.get('stride')}, not {images} and {stride}: other people "
+                         "or squares")
+    return earlier
+
+
 def markdown(data: dict) -> str:
     env = data["environment"]
     lines = [f"# Occlusion benchmark ({env['date']}, {env['device']}, torch {env['torch']})",
@@ -121,6 +158,9 @@ def markdown(data: dict) -> str:
              f"(side 40 or 80 px) on a {data['stride']} px grid over the person, per method "
              "and person. Misses (nobody found) are counted, not averaged. Plot: "
              "accuracy.png.", "",
+             f"Fits: cold, {data['fit']['iterations']} steps from "
+             f"{data['fit'].get('hypotheses', 1)} start(s) turned evenly about the body's "
+             "vertical axis (the model file's settings).", "",
              "| method | " + " | ".join(CONDITIONS) + " |",
              "|---|" + "---|" * len(CONDITIONS)]
     for method, res in data["methods"].items():
@@ -133,6 +173,9 @@ def markdown(data: dict) -> str:
                 cell += f" ({r['missed']} missed)"
             cells.append(cell)
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    runs = data.get("runs", {})
+    if len(set(runs.values())) > 1:  # rows from more than one run (--merge)
+        lines += ["", "Runs: " + "; ".join(f"{m}: {r}" for m, r in runs.items()) + "."]
     lines += ["", "Goals (issue 7):", ""]
     lines += [f"- {name}: {'met' if ok else 'not met' if ok is not None else 'n/a'}"
               for name, ok in data["goals"].items()]
@@ -188,8 +231,14 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=10, help="AdvOcc grid step (px)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-mediapipe", action="store_true")
+    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
+                        help="methods to run (default: all)")
+    parser.add_argument("--merge", type=Path,
+                        help="accuracy.json of an earlier run with the same --images and "
+                             "--stride: its methods that this run leaves out join the table")
     parser.add_argument("--note", action="append", default=[], help="line for the report")
     args = parser.parse_args()
+    earlier = _earlier_run(args.merge, args.images, args.stride) if args.merge else None
     import torch
 
     from nbf_ros.eval.peers import mediapipe_method, pipeline_methods
@@ -197,25 +246,36 @@ def main() -> int:
 
     settings = dict(default_settings(), device=args.device)
     pipeline, _ = build_pipeline(settings)
-    methods = pipeline_methods(pipeline)
+    wanted = [METHODS[m] for m in args.methods
+              if not (m == "mediapipe" and args.no_mediapipe)]
+    ours = pipeline_methods(pipeline)
+    methods = {n: ours[n] for n in wanted if n in ours}  # in the order asked for
     notes = list(args.note)
-    if not args.no_mediapipe:
+    if METHODS["mediapipe"] in wanted:
         try:
-            methods["MediaPipe BlazePose GHUM"] = mediapipe_method()
+            methods[METHODS["mediapipe"]] = mediapipe_method()
         except ImportError as exc:
             notes.append(f"MediaPipe not run: {exc} (pip install -e '.[peers]')")
+    if not methods:
+        raise SystemExit("no method to run: " + "; ".join(notes))
     scenes = test_people(args.images)
-    results = {}
+    env = environment(pipeline.device)
+    fit = {"iterations": pipeline.fit_config.iterations,
+           "hypotheses": pipeline.fit_config.hypotheses}
+    if earlier is not None and not any(n in methods for n in (METHODS["full-fit"],
+                                                              METHODS["plain-fit"])):
+        fit = earlier.get("fit", fit)
+    results, runs = {}, {}
     for name, method in methods.items():
         print(f"{name} ...", flush=True)
         with torch.no_grad() if name == "regression head" else torch.enable_grad():
             results[name] = run_method(method, scenes, args.stride)
-    data = {"environment": environment(pipeline.device), "images": args.images,
-            "stride": args.stride, "fit": {"iterations": pipeline.fit_config.iterations},
-            "methods": results, "goals": goals(results), "notes": notes}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "accuracy.json").write_text(json.dumps(data, indent=1) + "\n")
-    (RESULTS / "accuracy.md").write_text(markdown(data))
+        runs[name] = f"{env['date']}, {env['device']}"
+        # Written after every method, so that a run cut short keeps what it finished.
+        data = _table(env, args, fit, results, runs, earlier, notes)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "accuracy.json").write_text(json.dumps(data, indent=1) + "\n")
+        (RESULTS / "accuracy.md").write_text(markdown(data))
     plot(data, scenes[0], RESULTS / "accuracy.png")
     print(markdown(data))
     return 0

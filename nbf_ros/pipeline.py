@@ -137,8 +137,10 @@ class PosePipeline:
                                   **tuned, **graphs_off)
         self.tracking_config = replace(cfg.tracking_fit, render=replace(
             cfg.tracking_fit.render, opacity=opacity), **objective, **graphs_off)
-        # Root-only steps of a cold fit, before a smaller live step count caps them.
+        # Root-only steps of a cold fit, before a smaller live step count caps them, and
+        # its turned starts, which the node's fit_hypotheses may override.
         self.cold_root_iterations = self.fit_config.root_iterations
+        self.cold_hypotheses = self.fit_config.hypotheses
         self.fitter = Fitter(self.volume, self.fit_config)
         graphs = (cfg.cuda_graphs and self.device.type == "cuda"
                   and self.engine.graph_safe)

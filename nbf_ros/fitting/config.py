@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 from nbf_ros.nbv.renderer import RenderConfig
 
-__all__ = ["FitConfig"]
+__all__ = ["MAX_HYPOTHESES", "FitConfig"]
+
+MAX_HYPOTHESES = 16  # starts per body; each costs a body's share of every step
 
 
 @dataclass
@@ -30,7 +32,13 @@ class FitConfig:
     # Soft max temperature of the robust likelihood (3DNBF: 0.1); with "posterior", the
     # softmax temperature, best the one the network was trained with (0.07).
     temperature: float = 0.1
-    hypotheses: int = 1  # 2 adds a copy turned 180 degrees about the body's vertical axis
+    # Starts per body, turned evenly about its own vertical axis (2: 3DNBF's copy turned
+    # 180 degrees); each is fitted and the lowest final score wins. A regressed root
+    # orientation is often tens of degrees off, a basin a local fit does not leave.
+    hypotheses: int = 1
+    # Weight of the robust 2D keypoint term in that choice only (not in the steps): the
+    # keypoint head's left and right tell apart turns the features score alike.
+    hypothesis_keypoint_weight: float = 0.0
     coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
     coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
     fit_shape: bool = False  # also fit shape coefficients
@@ -80,8 +88,12 @@ class FitConfig:
         if self.match not in ("blend", "average", "posterior"):
             raise ValueError(f"match must be 'blend', 'average' or 'posterior', got "
                              f"{self.match!r}")
-        if self.hypotheses not in (1, 2):
-            raise ValueError(f"hypotheses must be 1 or 2, got {self.hypotheses}")
+        if not 1 <= self.hypotheses <= MAX_HYPOTHESES:
+            raise ValueError(f"hypotheses must be in [1, {MAX_HYPOTHESES}], got "
+                             f"{self.hypotheses}")
+        if self.hypothesis_keypoint_weight < 0:
+            raise ValueError("hypothesis_keypoint_weight must be >= 0, got "
+                             f"{self.hypothesis_keypoint_weight}")
         if not 0.0 <= self.coarse_fraction <= 1.0:
             raise ValueError(f"coarse_fraction must be in [0, 1], got {self.coarse_fraction}")
         if self.coarse_sigma < 1.0:

@@ -41,7 +41,7 @@ from nbf_ros.nbv.likelihood import (
 from nbf_ros.nbv.renderer import kernel_weights, reach_radius, select_kernels, window_reach
 from nbf_ros.nbv.volume import NeuralBodyVolume
 
-__all__ = ["Fitter"]
+__all__ = ["Fitter", "turned_starts"]
 
 
 @dataclass
@@ -112,7 +112,7 @@ class Fitter:
         self._full_width = camera.width
         hyp, batch = cfg.hypotheses, init.batch
         bh = batch * hyp
-        start = _with_hypotheses(init.detach(), hyp)
+        start = turned_starts(init.detach(), hyp)
         kp = None
         if keypoints is not None:
             conf = (keypoint_confidence if keypoint_confidence is not None
@@ -165,7 +165,12 @@ class Fitter:
         self.graph_replays = run.stepper.replays - replays_before
 
         state, loss, extras, visibility = run.evaluate()
-        return self._best_hypothesis(state, loss, extras, visibility, steps, ~active,
+        score = loss
+        if hyp > 1 and kp is not None and cfg.hypothesis_keypoint_weight > 0:
+            uv = project(extras["joints"], run.fine.camera.K)
+            score = loss + cfg.hypothesis_keypoint_weight * keypoint_term(
+                uv, kp[0], kp[1], cfg.keypoint_scale)
+        return self._best_hypothesis(state, loss, score, extras, visibility, steps, ~active,
                                      run.fine.camera, hyp, batch)
 
     def _levels(self, features: Tensor, camera: CropCamera, start: BodyState, cfg: FitConfig,
@@ -274,11 +279,12 @@ class Fitter:
         return loss, {"joints": posed.joints, "index": index, "weight": weight,
                       "occlusion": lik.occlusion}
 
-    def _best_hypothesis(self, state: BodyState, loss: Tensor, extras: dict[str, Tensor],
-                         vis: Tensor, steps: Tensor, converged: Tensor, cam: CropCamera,
-                         hyp: int, batch: int) -> FitResult:
-        """Per person, the hypothesis with the lowest loss, with visibility and maps."""
-        best = loss.view(batch, hyp).argmin(1)
+    def _best_hypothesis(self, state: BodyState, loss: Tensor, score: Tensor,
+                         extras: dict[str, Tensor], vis: Tensor, steps: Tensor,
+                         converged: Tensor, cam: CropCamera, hyp: int, batch: int
+                         ) -> FitResult:
+        """Per person, the hypothesis with the lowest score, with visibility and maps."""
+        best = score.view(batch, hyp).argmin(1)
         pick = torch.arange(batch, device=loss.device) * hyp + best
         shape_hw = (batch, cam.height, cam.width)
         weight = extras["weight"][pick]
@@ -570,15 +576,19 @@ def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:
     return low + 0.5 * (cfg.lr - low) * (1.0 + math.cos(math.pi * progress))
 
 
-def _with_hypotheses(state: BodyState, hyp: int) -> BodyState:
-    """Each body repeated ``hyp`` times; the copy is turned 180 degrees about body up."""
+def turned_starts(state: BodyState, hyp: int) -> BodyState:
+    """Each body repeated ``hyp`` times, copy k turned by k / hyp of a full turn about the
+    body's own up axis (copy 0 is the body as given)."""
     out = BodyState(state.rotations.repeat_interleave(hyp, 0),
                     state.translation.repeat_interleave(hyp, 0),
                     state.shape.repeat_interleave(hyp, 0))
-    if hyp == 2:
-        turn = axis_angle_to_matrix(state.translation.new_tensor([0.0, torch.pi, 0.0]))
-        root = out.rotations[:, 0].clone()
-        root[1::2] = root[1::2] @ turn  # body-frame turn: about the body's own up axis
+    if hyp > 1:
+        angle = torch.arange(hyp, device=state.translation.device,
+                             dtype=state.translation.dtype) * (2 * torch.pi / hyp)
+        zero = torch.zeros_like(angle)
+        turn = axis_angle_to_matrix(torch.stack((zero, angle, zero), -1))
+        # Body-frame turn (on the right): about the body's own up axis.
+        root = out.rotations[:, 0] @ turn.repeat(state.batch, 1, 1)
         out.rotations = torch.cat((root[:, None], out.rotations[:, 1:]), 1)
     return out
 

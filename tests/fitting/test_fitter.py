@@ -16,7 +16,7 @@ from nbf_ros.eval.recovery import joints_under
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState
-from nbf_ros.nbv.camera import CropCamera
+from nbf_ros.nbv.camera import CropCamera, project
 from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states
 
 SIZE = 64  # render crops of the unit tests: small, so the suite stays fast
@@ -136,6 +136,39 @@ class TestHypotheses:
         assert result.hypothesis.tolist() == [1, 1]
         assert float(mpjpe(result.joints, scene.joints).max()) < 0.03
 
+    def test_four_turned_starts_recover_a_body_started_a_quarter_turn_off(
+            self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=7)
+        quarter = axis_angle_to_matrix(torch.tensor([0.0, math.pi / 2, 0.0]))
+        rot = scene.truth.rotations.clone()
+        rot[:, 0] = rot[:, 0] @ quarter  # copy 3 turns it three quarters further: home
+        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        result = Fitter(capsule_volume, FitConfig.tracking(hypotheses=4)).fit(
+            scene.features, scene.camera, start)
+        assert result.hypothesis.tolist() == [3, 3]
+        assert float(mpjpe(result.joints, scene.joints).max()) < 0.03
+
+    def test_keypoints_choose_between_turns_the_features_cannot_tell_apart(
+            self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=8)
+        half = axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0]))
+        rot = scene.truth.rotations.clone()
+        rot[:, 0] = rot[:, 0] @ half
+        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        keypoints = project(scene.joints, scene.camera.K)
+        confidence = torch.ones(keypoints.shape[:2])
+        # No feature term and no keypoint term in the steps: only the choice sees keypoints.
+        blind = FitConfig.tracking(iterations=2, hypotheses=2, feature_weight=0.0,
+                                   keypoint_weight=0.0)
+        fitter = Fitter(capsule_volume, blind)
+        chosen = fitter.fit(scene.features, scene.camera, start, keypoints, confidence,
+                            config=dataclasses.replace(blind, hypothesis_keypoint_weight=1.0))
+        assert chosen.hypothesis.tolist() == [1, 1]
+        tied = fitter.fit(scene.features, scene.camera, start, keypoints, confidence)
+        assert tied.hypothesis.tolist() == [0, 0]  # equal losses: the start as given
+        torch.testing.assert_close(tied.loss, chosen.loss)  # the reported loss is the fit's
+        assert float(mpjpe(chosen.joints, scene.joints).max()) < 0.03
+
 
 class TestKeypoints:
     def test_keypoint_term_pulls_the_root_to_the_keypoints(self, capsule_volume):
@@ -188,7 +221,9 @@ class TestInputs:
         with pytest.raises(ValueError, match="finite"):
             Fitter(capsule_volume).fit(bad, scene.camera, start)
 
-    @pytest.mark.parametrize("field,value", [("iterations", 0), ("hypotheses", 3),
+    @pytest.mark.parametrize("field,value", [("iterations", 0), ("hypotheses", 0),
+                                             ("hypotheses", 17),
+                                             ("hypothesis_keypoint_weight", -1.0),
                                              ("coarse_fraction", 1.5), ("lr", -1.0),
                                              ("time_budget_ms", 0.0),
                                              ("anchor_weight", -1.0),

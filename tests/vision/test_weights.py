@@ -212,3 +212,22 @@ def test_a_model_files_step_schedule_reaches_cold_fits_only(saved, tmp_path: Pat
         plain.tracking_config.root_iterations)
     apply_live_settings(pipeline, tracker, dict(settings, fit_iterations=3))
     assert pipeline.fit_config.root_iterations == 3  # capped by the step count
+
+
+def test_a_model_files_turned_starts_reach_cold_fits_where_the_node_asks(
+        saved, tmp_path: Path) -> None:
+    from nbf_ros.node_settings import apply_live_settings, build_pipeline, default_settings
+
+    path = tmp_path / "turned.pt"
+    path.write_bytes(saved[0].read_bytes())
+    update_model_meta(path, fit={"hypotheses": 8, "hypothesis_keypoint_weight": 1.0})
+    settings = dict(default_settings(), model=str(path), device="cpu", engine="torch")
+    pipeline, tracker = build_pipeline(settings)
+
+    assert pipeline.cold_hypotheses == 8  # the model file's choice, kept for a GPU
+    assert pipeline.fit_config.hypotheses == 1  # fit_hypotheses 0 on a CPU: one start
+    assert pipeline.tracking_config.hypotheses == 1  # a tracked person keeps its turn
+    assert pipeline.tracking_config.hypothesis_keypoint_weight == 1.0
+    apply_live_settings(pipeline, tracker, dict(settings, fit_hypotheses=4))
+    assert pipeline.fit_config.hypotheses == 4
+    assert pipeline.tracking_config.hypotheses == 1
