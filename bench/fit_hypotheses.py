@@ -32,10 +32,14 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from fit_settings import VALIDATION_SEED, errors_mm, validation_people  # noqa: E402
+from fit_settings import (  # noqa: E402
+    VALIDATION_SEED,
+    errors_mm,
+    root_error_deg,
+    validation_people,
+)
 from record import RESULTS, environment  # noqa: E402
 
-from nbf_ros.body.rotations import rotation_angle  # noqa: E402
 from nbf_ros.eval.metrics import mpjpe  # noqa: E402
 from nbf_ros.fitting.config import FitConfig  # noqa: E402
 from nbf_ros.fitting.fitter import Fitter, turned_starts  # noqa: E402
@@ -73,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                **stored)
     reg_err = mpjpe(read.regression_joints, truth)
     rows = [dict(name="regression head (no fit)", **errors_mm(read.regression_joints, truth),
-                 root_deg=_root_deg(read.regression.rotations[:, 0], true_root))]
+                 root_deg=root_error_deg(read.regression.rotations[:, 0], true_root))]
     grid = [(k, w) for k in args.hypotheses for w in (args.weights if k > 1 else [0.0])]
     for k, w in tqdm(grid, desc="settings"):
         cfg = dataclasses.replace(base, hypotheses=k, hypothesis_keypoint_weight=w)
@@ -86,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         row = dict(name=f"{k} start{'s' if k > 1 else ''}" + (
             f", keypoint weight {w:g} in the choice" if k > 1 else ""),
             hypotheses=k, weight=w, **errors_mm(res.joints, truth),
-            root_deg=_root_deg(res.state.rotations[:, 0], true_root),
+            root_deg=root_error_deg(res.state.rotations[:, 0], true_root),
             beats_regression=float((mpjpe(res.joints, truth) < reg_err).float().mean()),
             seconds=seconds)
         if k > 1 and w == args.weights[0]:
@@ -108,11 +112,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stored hypotheses {best['hypotheses']}, keypoint weight {best['weight']:g} "
               f"in {model}")
     return 0
-
-
-def _root_deg(rotations: torch.Tensor, truth: torch.Tensor) -> float:
-    """Median angle between fitted and true root orientations, degrees."""
-    return float(torch.rad2deg(rotation_angle(rotations.transpose(-1, -2) @ truth)).median())
 
 
 def _closest_start(volume, cfg: FitConfig, read, truth: torch.Tensor) -> float:  # noqa: ANN001

@@ -112,13 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     base = FitConfig(render=RenderConfig(opacity=meta["render_opacity"]))
     rows = {"regression head (no fit)": errors_mm(read.regression_joints, truth)}
     # Where the regression's error lies: its root orientation, or the articulation below it.
-    root_error = rotation_angle(read.regression.rotations[:, 0].transpose(-1, -2)
-                                @ batch["rotations"][:, 0, 0])
     true_root = read.regression.rotations.clone()
     true_root[:, 0] = batch["rotations"][:, 0, 0]
     zero = torch.zeros_like(read.regression.translation)
     regression_parts = {
-        "root_error_deg_median": float(torch.rad2deg(root_error).median()),
+        "root_error_deg_median": root_error_deg(read.regression.rotations[:, 0],
+                                                batch["rotations"][:, 0, 0]),
         "with_true_root": errors_mm(volume.body(true_root, zero, read.regression.shape).joints,
                                     truth)}
     final_loss: dict[str, torch.Tensor] = {}
@@ -174,6 +173,11 @@ def validation_people(net, volume, count: int, device: torch.device):  # noqa: A
     with torch.no_grad():
         read = read_crops(net(batch["image"]), batch["K"], volume)
     return batch, read
+
+
+def root_error_deg(rotations: torch.Tensor, truth: torch.Tensor) -> float:
+    """Median angle between root orientations [B, 3, 3] and the true ones, degrees."""
+    return float(torch.rad2deg(rotation_angle(rotations.transpose(-1, -2) @ truth)).median())
 
 
 def errors_mm(joints: torch.Tensor, truth: torch.Tensor) -> dict[str, float]:

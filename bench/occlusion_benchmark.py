@@ -127,12 +127,17 @@ def _table(env: dict, args: argparse.Namespace, fit: dict, results: dict, runs: 
         for name, res in earlier["methods"].items():
             if name not in results:
                 results[name] = res
-                runs[name] = earlier.get("runs", {}).get(name) or (
-                    f"{earlier['environment']['date']}, {earlier['environment']['device']}")
+                runs[name] = earlier.get("runs", {}).get(name) or _run_label(
+                    earlier["environment"])
     order = [n for n in METHODS.values() if n in results]
     return {"environment": env, "images": args.images, "stride": args.stride, "fit": fit,
             "methods": {n: results[n] for n in order}, "runs": {n: runs[n] for n in order},
             "goals": goals(results), "notes": notes}
+
+
+def _run_label(env: dict) -> str:
+    """Which run a table row comes from: its date and device."""
+    return f"{env['date']}, {env['device']}"
 
 
 def _earlier_run(path: Path, images: int, stride: int) -> dict:
@@ -270,7 +275,7 @@ def main() -> int:
         print(f"{name} ...", flush=True)
         with torch.no_grad() if name == "regression head" else torch.enable_grad():
             results[name] = run_method(method, scenes, args.stride)
-        runs[name] = f"{env['date']}, {env['device']}"
+        runs[name] = _run_label(env)
         # Written after every method, so that a run cut short keeps what it finished.
         data = _table(env, args, fit, results, runs, earlier, notes)
         RESULTS.mkdir(parents=True, exist_ok=True)
