@@ -67,8 +67,8 @@ def _fit_line(fit: dict | None) -> str:
             f"weight {fit['hinge_weight']}; lr {fit['lr']}, {fit['root_iterations']} root-only "
             f"steps, {100 * fit['coarse_fraction']:.0f}% of the steps at half resolution; "
             f"{fit.get('hypotheses', 1)} start(s) turned evenly about the body's vertical "
-            f"axis, keypoint weight {fit.get('hypothesis_keypoint_weight', 0.0)} in the "
-            "choice among them")
+            f"axis, keypoint weight {fit.get('hypothesis_keypoint_weight', 0.0)} and turn "
+            f"weight {fit.get('hypothesis_turn_weight', 0.0)} in the choice among them")
 
 
 def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,

@@ -45,13 +45,19 @@ def square_seed(person: int, side: int) -> int:
 def test_people(count: int):  # noqa: ANN201 - list of synth Scenes
     """The held-out single-person scenes, 224 x 224."""
     from nbf_ros.eval.network_eval import TEST_SEED
+
+    return single_people(int(TEST_SEED) + 50_000, count)
+
+
+def single_people(first_seed: int, count: int):  # noqa: ANN201 - list of synth Scenes
+    """Scenes of one person and no occluder, 224 x 224, seeds first_seed onwards."""
     from nbf_ros.synth.mesh import BodyMesh
     from nbf_ros.synth.scenes import SceneConfig, render_scene
 
     cfg = SceneConfig(height=224, width=224, extra_people=0, occluder_probability=0.0,
                       subject_height=(0.65, 0.9))
     mesh = BodyMesh.default()
-    return [render_scene(mesh, int(TEST_SEED) + 50_000 + i, cfg) for i in range(count)]
+    return [render_scene(mesh, first_seed + i, cfg) for i in range(count)]
 
 
 def run_method(method, scenes, stride: int) -> dict:  # noqa: ANN001

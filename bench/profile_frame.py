@@ -60,7 +60,7 @@ def _label_parts(pipeline) -> list[str]:  # noqa: ANN001 - PosePipeline
         "6b fit levels again": (fitter_module._Session, "next_levels"),
         "6c fit load": (fitter_module._Session, "load"),
         "6d fit steps": (fitter_module._Stepper, "__call__"),
-        "6e fit best": (pipeline.fitter, "_best_hypothesis"),
+        "6e fit best": (pipeline.fitter, "_result"),
         "7 estimates": (pipeline, "_estimates"),
         "8 message": (convert, "human_pose_array_message"),
     }

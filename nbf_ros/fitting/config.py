@@ -39,6 +39,10 @@ class FitConfig:
     # Weight of the robust 2D keypoint term in that choice only (not in the steps): the
     # keypoint head's left and right tell apart turns the features score alike.
     hypothesis_keypoint_weight: float = 0.0
+    # Weight of the squared angle (radians^2) between a fit's root and the body as given,
+    # in that choice only: a square hiding the cues that tell the turns apart tips a choice
+    # by score alone, while the regressed turn it starts from barely moves.
+    hypothesis_turn_weight: float = 0.0
     coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
     coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
     fit_shape: bool = False  # also fit shape coefficients
@@ -91,9 +95,9 @@ class FitConfig:
         if not 1 <= self.hypotheses <= MAX_HYPOTHESES:
             raise ValueError(f"hypotheses must be in [1, {MAX_HYPOTHESES}], got "
                              f"{self.hypotheses}")
-        if self.hypothesis_keypoint_weight < 0:
-            raise ValueError("hypothesis_keypoint_weight must be >= 0, got "
-                             f"{self.hypothesis_keypoint_weight}")
+        for name in ("hypothesis_keypoint_weight", "hypothesis_turn_weight"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.coarse_fraction <= 1.0:
             raise ValueError(f"coarse_fraction must be in [0, 1], got {self.coarse_fraction}")
         if self.coarse_sigma < 1.0:

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from nbf_ros.body.joint_limits import HingeLimits
 from nbf_ros.body.joints import FITTED_JOINTS
-from nbf_ros.body.rotations import axis_angle_to_matrix
+from nbf_ros.body.rotations import axis_angle_to_matrix, rotation_angle
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
 from nbf_ros.fitting.state import BodyState, FitResult
@@ -41,7 +41,7 @@ from nbf_ros.nbv.likelihood import (
 from nbf_ros.nbv.renderer import kernel_weights, reach_radius, select_kernels, window_reach
 from nbf_ros.nbv.volume import NeuralBodyVolume
 
-__all__ = ["Fitter", "turned_starts"]
+__all__ = ["Fitter", "choice_score", "turned_starts"]
 
 
 @dataclass
@@ -84,8 +84,10 @@ class Fitter:
         keypoints: Tensor | None = None,  # [B, J, 2] crop pixels
         keypoint_confidence: Tensor | None = None,  # [B, J] in [0, 1]
         config: FitConfig | None = None,
+        every_hypothesis: bool = False,
     ) -> FitResult:
-        """Fit B bodies, one per crop, starting from ``init``."""
+        """Fit B bodies, one per crop, starting from ``init``; ``every_hypothesis``: all
+        B x hypotheses fits (person-major rows), none chosen."""
         cfg = config or self.config
         started = time.perf_counter()
         _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
@@ -93,7 +95,7 @@ class Fitter:
                   else init.batch)
         if padded == init.batch:
             return self._fit(features, camera, init, keypoints, keypoint_confidence, cfg,
-                             started)
+                             started, every_hypothesis)
         # A compiled step compiles once per batch size: pad to a power of two with copies
         # of the last body (fitted alongside, then dropped), so a node whose people count
         # changes meets at most six sizes.
@@ -103,11 +105,12 @@ class Fitter:
         return self._fit(features[pick], camera.index(pick), init.index(pick),
                          None if keypoints is None else keypoints[pick],
                          None if keypoint_confidence is None else keypoint_confidence[pick],
-                         cfg, started).index(slice(0, n))
+                         cfg, started, every_hypothesis).index(
+                             slice(0, n * (cfg.hypotheses if every_hypothesis else 1)))
 
     def _fit(self, features: Tensor, camera: CropCamera, init: BodyState,
              keypoints: Tensor | None, keypoint_confidence: Tensor | None, cfg: FitConfig,
-             started: float) -> FitResult:
+             started: float, every_hypothesis: bool = False) -> FitResult:
         """``fit`` on checked inputs; ``started`` is when the call began (time budget)."""
         self._full_width = camera.width
         hyp, batch = cfg.hypotheses, init.batch
@@ -165,13 +168,17 @@ class Fitter:
         self.graph_replays = run.stepper.replays - replays_before
 
         state, loss, extras, visibility = run.evaluate()
-        score = loss
-        if hyp > 1 and kp is not None and cfg.hypothesis_keypoint_weight > 0:
-            uv = project(extras["joints"], run.fine.camera.K)
-            score = loss + cfg.hypothesis_keypoint_weight * keypoint_term(
-                uv, kp[0], kp[1], cfg.keypoint_scale)
-        return self._best_hypothesis(state, loss, score, extras, visibility, steps, ~active,
-                                     run.fine.camera, hyp, batch)
+        if every_hypothesis or hyp == 1:
+            rows = torch.arange(bh, device=dev)
+            return self._result(state, loss, extras, visibility, steps, ~active,
+                                run.fine.camera, rows, rows % hyp)
+        given = start.rotations[::hyp, 0].repeat_interleave(hyp, 0)  # copy 0: as given
+        score = choice_score(cfg, loss, project(extras["joints"], run.fine.camera.K), kp,
+                             given, state.rotations[:, 0])
+        best = score.view(batch, hyp).argmin(1)
+        pick = torch.arange(batch, device=dev) * hyp + best
+        return self._result(state, loss, extras, visibility, steps, ~active, run.fine.camera,
+                            pick, best)
 
     def _levels(self, features: Tensor, camera: CropCamera, start: BodyState, cfg: FitConfig,
                 hyp: int, coarse: bool) -> tuple[_Level, _Level | None]:
@@ -279,20 +286,17 @@ class Fitter:
         return loss, {"joints": posed.joints, "index": index, "weight": weight,
                       "occlusion": lik.occlusion}
 
-    def _best_hypothesis(self, state: BodyState, loss: Tensor, score: Tensor,
-                         extras: dict[str, Tensor], vis: Tensor, steps: Tensor,
-                         converged: Tensor, cam: CropCamera, hyp: int, batch: int
-                         ) -> FitResult:
-        """Per person, the hypothesis with the lowest score, with visibility and maps."""
-        best = score.view(batch, hyp).argmin(1)
-        pick = torch.arange(batch, device=loss.device) * hyp + best
-        shape_hw = (batch, cam.height, cam.width)
+    def _result(self, state: BodyState, loss: Tensor, extras: dict[str, Tensor],
+                vis: Tensor, steps: Tensor, converged: Tensor, cam: CropCamera, pick: Tensor,
+                hypothesis: Tensor) -> FitResult:
+        """The FitResult of the batch rows ``pick`` (fits of hypotheses ``hypothesis``)."""
+        shape_hw = (len(pick), cam.height, cam.width)
         weight = extras["weight"][pick]
         return FitResult(
             state=state.index(pick).detach(), joints=extras["joints"][pick].detach(),
             joint_visibility=vis[pick], occlusion=extras["occlusion"][pick].view(shape_hw),
             foreground=weight.sum(-1).view(shape_hw), loss=loss[pick].detach(),
-            iterations=steps[pick], converged=converged[pick], hypothesis=best,
+            iterations=steps[pick], converged=converged[pick], hypothesis=hypothesis,
         )
 
     def _joint_visibility(self, index: Tensor, weight: Tensor, occlusion: Tensor,
@@ -574,6 +578,23 @@ def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:
     progress = min(1.0, (it - coarse_steps) / span)
     low = cfg.lr * cfg.final_lr_fraction
     return low + 0.5 * (cfg.lr - low) * (1.0 + math.cos(math.pi * progress))
+
+
+def choice_score(cfg: FitConfig, loss: Tensor, projected: Tensor,
+                 keypoints: tuple[Tensor, Tensor] | None, given_root: Tensor,
+                 root: Tensor) -> Tensor:  # [BH]
+    """What the choice among a body's turned fits minimises: the fit's loss [BH], plus the
+    weighted 2D keypoint term of its projected joints [BH, J, 2] against (keypoints,
+    confidence), plus the weighted squared angle between its root [BH, 3, 3] and the root
+    it was given [BH, 3, 3]."""
+    score = loss
+    if keypoints is not None and cfg.hypothesis_keypoint_weight > 0:
+        score = score + cfg.hypothesis_keypoint_weight * keypoint_term(
+            projected, keypoints[0], keypoints[1], cfg.keypoint_scale)
+    if cfg.hypothesis_turn_weight > 0:
+        turn = rotation_angle(given_root.transpose(-1, -2) @ root)
+        score = score + cfg.hypothesis_turn_weight * turn.square()
+    return score
 
 
 def turned_starts(state: BodyState, hyp: int) -> BodyState:

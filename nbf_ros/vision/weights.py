@@ -28,7 +28,8 @@ DEFAULT_MODEL = "nbf_anny_net.pt"
 # FitConfig fields a model file may set (meta["fit"]): how far the fit should trust this
 # model's features, keypoints and regressed pose (chosen by bench/fit_settings.py).
 FIT_KEYS = ("match", "temperature", "occlusion_prior", "keypoint_weight", "anchor_weight",
-            "feature_weight", "pose_prior_weight", "hinge_weight", "hypothesis_keypoint_weight")
+            "feature_weight", "pose_prior_weight", "hinge_weight", "hypothesis_keypoint_weight",
+            "hypothesis_turn_weight")
 # How a cold fit steps (meta["fit"] too): a step size and coarse level tuned at one feature
 # resolution overshoot at another, and the resolution is the model's (crop size / stride).
 # Warm starts keep their own gentle schedule (FitConfig.tracking), so these apply to cold

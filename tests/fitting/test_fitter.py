@@ -169,6 +169,36 @@ class TestHypotheses:
         torch.testing.assert_close(tied.loss, chosen.loss)  # the reported loss is the fit's
         assert float(mpjpe(chosen.joints, scene.joints).max()) < 0.03
 
+    def test_turn_weight_keeps_the_given_turn_unless_another_scores_clearly_better(
+            self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=7)
+        half = axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0]))
+        rot = scene.truth.rotations.clone()
+        rot[:, 0] = rot[:, 0] @ half  # started backwards: the turned copy fits better
+        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        cfg = FitConfig.tracking(hypotheses=2)
+        fitter = Fitter(capsule_volume, cfg)
+        light = fitter.fit(scene.features, scene.camera, start,
+                           config=dataclasses.replace(cfg, hypothesis_turn_weight=1e-3))
+        assert light.hypothesis.tolist() == [1, 1]
+        heavy = fitter.fit(scene.features, scene.camera, start,
+                           config=dataclasses.replace(cfg, hypothesis_turn_weight=100.0))
+        assert heavy.hypothesis.tolist() == [0, 0]
+        assert bool((heavy.loss > light.loss).all())  # the reported loss is the fit's own
+
+    def test_every_hypothesis_returns_each_start_and_the_choice_is_one_of_them(
+            self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=7)
+        cfg = FitConfig.tracking(iterations=10, hypotheses=4)
+        fitter = Fitter(capsule_volume, cfg)
+        every = fitter.fit(scene.features, scene.camera, start, every_hypothesis=True)
+        chosen = fitter.fit(scene.features, scene.camera, start)
+        assert every.hypothesis.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
+        assert every.joints.shape == (8, *chosen.joints.shape[1:])
+        rows = torch.arange(2) * 4 + chosen.hypothesis
+        torch.testing.assert_close(every.loss.view(2, 4).min(1).values, chosen.loss)
+        torch.testing.assert_close(every.joints[rows], chosen.joints)
+
 
 class TestKeypoints:
     def test_keypoint_term_pulls_the_root_to_the_keypoints(self, capsule_volume):
@@ -224,6 +254,7 @@ class TestInputs:
     @pytest.mark.parametrize("field,value", [("iterations", 0), ("hypotheses", 0),
                                              ("hypotheses", 17),
                                              ("hypothesis_keypoint_weight", -1.0),
+                                             ("hypothesis_turn_weight", -1.0),
                                              ("coarse_fraction", 1.5), ("lr", -1.0),
                                              ("time_budget_ms", 0.0),
                                              ("anchor_weight", -1.0),

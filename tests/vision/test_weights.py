@@ -220,7 +220,8 @@ def test_a_model_files_turned_starts_reach_cold_fits_where_the_node_asks(
 
     path = tmp_path / "turned.pt"
     path.write_bytes(saved[0].read_bytes())
-    update_model_meta(path, fit={"hypotheses": 8, "hypothesis_keypoint_weight": 1.0})
+    update_model_meta(path, fit={"hypotheses": 8, "hypothesis_keypoint_weight": 1.0,
+                                 "hypothesis_turn_weight": 0.3})
     settings = dict(default_settings(), model=str(path), device="cpu", engine="torch")
     pipeline, tracker = build_pipeline(settings)
 
@@ -230,4 +231,5 @@ def test_a_model_files_turned_starts_reach_cold_fits_where_the_node_asks(
     assert pipeline.tracking_config.hypothesis_keypoint_weight == 1.0
     apply_live_settings(pipeline, tracker, dict(settings, fit_hypotheses=4))
     assert pipeline.fit_config.hypotheses == 4
+    assert pipeline.fit_config.hypothesis_turn_weight == 0.3  # the choice's rule too
     assert pipeline.tracking_config.hypotheses == 1
