@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from fit_settings import VALIDATION_SEED  # noqa: E402
-from occlusion_benchmark import single_people, square_seed  # noqa: E402
+from occlusion_benchmark import person_targets, single_people, square_seed  # noqa: E402
 from record import RESULTS, environment  # noqa: E402
 
 from nbf_ros.eval.occlusion import (  # noqa: E402
@@ -54,7 +54,6 @@ from nbf_ros.nbv.camera import project  # noqa: E402
 from nbf_ros.node_settings import build_pipeline, default_settings  # noqa: E402
 from nbf_ros.vision.weights import (  # noqa: E402
     fit_settings,
-    load_model,
     resolve_model_path,
     update_model_meta,
 )
@@ -88,9 +87,7 @@ def fit_images(pipeline, first_seed: int, people: int, stride: int,  # noqa: ANN
     for i, scene in enumerate(tqdm(single_people(first_seed, people), desc="people")):
         person = scene.people[0]
         height, width = scene.image.shape[:2]
-        truth = common_joints(person.joints)
-        keypoints = common_joints(np.concatenate([person.keypoints, np.zeros((24, 1))],
-                                                 1))[:, :2]
+        truth, keypoints = person_targets(person)
         jobs: list[tuple[int, tuple[int, int] | None]] = [(0, None)]
         for side in (40, 80):
             jobs += [(side, c) for c in grid_corners(person.box, side, stride, width, height)]
@@ -205,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
                                   hypothesis_turn_weight=shipped[1])
     rows.insert(2, dict(name=f"the model file's rule (keypoint {shipped[0]:g}, turn "
                              f"{shipped[1]:g})", **evaluate(images, rule(current))))
-    entry = {"model": Path(pipeline_model(settings)).name,
+    model = resolve_model_path(args.model)
+    entry = {"model": model.name,
              "environment": environment(pipeline.device), "people": args.people,
              "stride": args.stride, "seed": first_seed, "test": args.test,
              "hypotheses": cfg.hypotheses,
@@ -218,14 +216,12 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{name}.md").write_text(markdown(entry))
     plot(entry, RESULTS / f"{name}.png")
     print(markdown(entry))
-    if args.store:
-        path = pipeline_model(settings)
-        meta = load_model(path, torch.device("cpu"))[2]
-        update_model_meta(path, fit=dict(fit_settings(meta),
-                                         hypothesis_keypoint_weight=best["keypoint_weight"],
-                                         hypothesis_turn_weight=best["turn_weight"]))
+    if args.store:  # the file's other fit settings as the pipeline read them
+        update_model_meta(model, fit=dict(fit_settings(pipeline.meta),
+                                          hypothesis_keypoint_weight=best["keypoint_weight"],
+                                          hypothesis_turn_weight=best["turn_weight"]))
         print(f"stored keypoint weight {best['keypoint_weight']:g}, turn weight "
-              f"{best['turn_weight']:g} in {path}")
+              f"{best['turn_weight']:g} in {model}")
     return 0
 
 
@@ -234,11 +230,6 @@ def held_out_first_seed() -> int:
     from nbf_ros.eval.network_eval import TEST_SEED
 
     return int(TEST_SEED) + 50_000
-
-
-def pipeline_model(settings: dict) -> Path:
-    """The model file the settings name."""
-    return resolve_model_path(settings["model"])
 
 
 def markdown(entry: dict) -> str:

@@ -60,10 +60,17 @@ def single_people(first_seed: int, count: int):  # noqa: ANN201 - list of synth 
     return [render_scene(mesh, first_seed + i, cfg) for i in range(count)]
 
 
+def person_targets(person) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - synth Person
+    """A person's common joints [12, 3] (metres) and their pixels [12, 2]: what the errors
+    are measured against and what an AdvOcc square covers."""
+    from nbf_ros.eval.occlusion import common_joints
+
+    return common_joints(person.joints), common_joints(person.keypoints)
+
+
 def run_method(method, scenes, stride: int) -> dict:  # noqa: ANN001
     """Errors of one method under every condition (means over people; misses counted)."""
     from nbf_ros.eval.occlusion import (
-        common_joints,
         pose_errors,
         textured_square,
         with_square,
@@ -74,9 +81,7 @@ def run_method(method, scenes, stride: int) -> dict:  # noqa: ANN001
     worst_corners = []
     for i, scene in enumerate(tqdm(scenes, desc="people", leave=False)):
         person = scene.people[0]
-        truth = common_joints(person.joints)
-        keypoints = common_joints(np.concatenate([person.keypoints, np.zeros((24, 1))], 1))[
-            :, :2]
+        truth, keypoints = person_targets(person)
         box = person.box
         clean = method([scene.image], scene.K, box)[0]
         rows["clean"].append(pose_errors(clean, truth) + (not np.isfinite(clean).all(),))

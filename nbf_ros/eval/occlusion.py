@@ -37,7 +37,7 @@ Method = Callable[[Sequence[np.ndarray], np.ndarray, np.ndarray], np.ndarray]
 
 
 def common_joints(smpl24: np.ndarray) -> np.ndarray:
-    """COMMON_JOINTS [..., 12, 3] of SMPL-24 joints [..., 24, 3]."""
+    """COMMON_JOINTS [..., 12, D] of SMPL-24 joints [..., 24, D] (3D points or pixels)."""
     return np.asarray(smpl24)[..., _COMMON_INDEX, :]
 
 

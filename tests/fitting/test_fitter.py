@@ -124,13 +124,17 @@ class TestStopping:
         assert result.iterations.tolist() == [7, 7]
 
 
+def truth_turned(scene, angle: float) -> BodyState:
+    """The scene's true bodies, each turned by ``angle`` (radians) about its own up axis."""
+    rot = scene.truth.rotations.clone()
+    rot[:, 0] = rot[:, 0] @ axis_angle_to_matrix(torch.tensor([0.0, angle, 0.0]))
+    return BodyState(rot, scene.truth.translation, scene.truth.shape)
+
+
 class TestHypotheses:
     def test_flipped_hypothesis_wins_for_a_body_started_backwards(self, capsule_volume):
         scene, _ = scene_and_start(capsule_volume, 2, seed=7)
-        turn = torch.tensor([[-1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0]])
-        rot = scene.truth.rotations.clone()
-        rot[:, 0] = rot[:, 0] @ turn  # facing away from where it really faces
-        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        start = truth_turned(scene, math.pi)  # facing away from where it really faces
         cfg = FitConfig.tracking(hypotheses=2)
         result = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
         assert result.hypothesis.tolist() == [1, 1]
@@ -139,10 +143,7 @@ class TestHypotheses:
     def test_four_turned_starts_recover_a_body_started_a_quarter_turn_off(
             self, capsule_volume):
         scene, _ = scene_and_start(capsule_volume, 2, seed=7)
-        quarter = axis_angle_to_matrix(torch.tensor([0.0, math.pi / 2, 0.0]))
-        rot = scene.truth.rotations.clone()
-        rot[:, 0] = rot[:, 0] @ quarter  # copy 3 turns it three quarters further: home
-        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        start = truth_turned(scene, math.pi / 2)  # copy 3 turns it 3/4 further: home
         result = Fitter(capsule_volume, FitConfig.tracking(hypotheses=4)).fit(
             scene.features, scene.camera, start)
         assert result.hypothesis.tolist() == [3, 3]
@@ -151,10 +152,7 @@ class TestHypotheses:
     def test_keypoints_choose_between_turns_the_features_cannot_tell_apart(
             self, capsule_volume):
         scene, _ = scene_and_start(capsule_volume, 2, seed=8)
-        half = axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0]))
-        rot = scene.truth.rotations.clone()
-        rot[:, 0] = rot[:, 0] @ half
-        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        start = truth_turned(scene, math.pi)
         keypoints = project(scene.joints, scene.camera.K)
         confidence = torch.ones(keypoints.shape[:2])
         # No feature term and no keypoint term in the steps: only the choice sees keypoints.
@@ -172,10 +170,7 @@ class TestHypotheses:
     def test_turn_weight_keeps_the_given_turn_unless_another_scores_clearly_better(
             self, capsule_volume):
         scene, _ = scene_and_start(capsule_volume, 2, seed=7)
-        half = axis_angle_to_matrix(torch.tensor([0.0, math.pi, 0.0]))
-        rot = scene.truth.rotations.clone()
-        rot[:, 0] = rot[:, 0] @ half  # started backwards: the turned copy fits better
-        start = BodyState(rot, scene.truth.translation, scene.truth.shape)
+        start = truth_turned(scene, math.pi)  # started backwards: the turned copy fits better
         cfg = FitConfig.tracking(hypotheses=2)
         fitter = Fitter(capsule_volume, cfg)
         light = fitter.fit(scene.features, scene.camera, start,
