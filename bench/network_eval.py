@@ -81,16 +81,12 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
         "Volume features, 24 joint heatmaps, person centres and boxes, pose regression) and",
         "the kernel and clutter features it was trained with, in one file.", "",
         "## Training", "",
-        f"- data: synthetic scenes made on the fly (`nbf_ros.synth.scenes`), seeds 0 to "
-        f"{meta.get('steps', 0) * meta.get('batch', 0) - 1}: Anny bodies with random shapes "
-        "and poses, clothing, skin tones, procedural backgrounds, textured occluders, up to "
-        "two people, random intrinsics; no real images",
-        f"- input {meta.get('image_size')} pixel crops; steps {meta.get('steps')}, batch "
-        f"{meta.get('batch')}, seed {meta.get('seed')}",
-        f"- trained on {meta.get('device')} with torch {meta.get('torch')} in "
-        f"{meta.get('train_seconds', 0) / 60:.0f} min, {meta.get('date')}",
+        *_training_lines(meta),
         "- reproduce: `nbf-ros train --config config/train.yaml --out runs/default "
-        "--install models/nbf_anny_net.pt`",
+        "--install models/nbf_anny_net.pt`"
+        + ("; then each continuation: `nbf-ros train --init runs/default/model.pt --out "
+           "runs/next` (on the GPU: `bash bench/gpu_train.sh MINUTES`)"
+           if meta.get("origin") else ""),
         *([f"- history: {note}"] if note else []),
         _silhouette_line(meta.get("silhouette")), "",
         f"## Held-out synthetic test ({env['date']}, {env['device']}, torch {env['torch']})",
@@ -137,6 +133,31 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
         "regression (or a better-trained model) rather than trusting the fit.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _training_lines(meta: dict) -> list[str]:
+    """The card's data and training-run lines, one per run from the first model file on."""
+    runs = [meta]
+    while runs[0].get("origin"):  # each run records the model file it started from
+        runs.insert(0, runs[0]["origin"])
+    first_seed = runs[0].get("seed", 0)
+    end = meta.get("next_scene", first_seed + meta.get("steps", 0) * meta.get("batch", 0))
+    lines = [
+        f"- data: synthetic scenes made on the fly (`nbf_ros.synth.scenes`), seeds "
+        f"{first_seed} to {end - 1}: Anny bodies with random shapes and poses, clothing, skin "
+        "tones, procedural backgrounds, textured occluders, up to two people, random "
+        "intrinsics; no real images, no scene seen twice"]
+    for i, run in enumerate(runs):
+        how = "trained" if i == 0 else f"continued from {runs[i - 1].get('file', 'a model')}"
+        lines.append(
+            f"- {how}: {run.get('steps', 0):,} steps of {run.get('batch')} scenes at "
+            f"{run.get('image_size')} pixels on {run.get('device')} with torch "
+            f"{run.get('torch')} in {run.get('train_seconds', 0) / 60:.0f} min, "
+            f"{run.get('date')}")
+    if len(runs) > 1:
+        lines.append(f"- in all: {sum(r.get('steps', 0) for r in runs):,} steps, "
+                     f"{sum(r.get('train_seconds', 0) for r in runs) / 60:.0f} min")
+    return lines
 
 
 def _mm(result: dict, key: str) -> str:

@@ -18,6 +18,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="run folder")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--init", metavar="MODEL_PATH",
+                        help="start a new run from this model file's network and features "
+                             "(e.g. models/nbf_anny_net.pt), on scenes it has not seen")
     parser.add_argument("--steps", type=int, help="override the config's steps")
     parser.add_argument("--device", help="override the config's device (auto, cpu, cuda)")
     parser.add_argument("--batch", type=int, help="override the config's batch size")
@@ -37,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in (("steps", args.steps), ("device", args.device),
                                    ("batch", args.batch), ("workers", args.workers),
-                                   ("minutes", args.minutes))
+                                   ("minutes", args.minutes), ("init", args.init))
                  if v is not None}
     try:
         cfg = load_train_config(args.config, overrides)

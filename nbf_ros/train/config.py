@@ -35,7 +35,7 @@ class LossWeights:
 class TrainConfig:
     """One training run: data, network, optimiser, losses, logging."""
 
-    seed: int = 0  # scene i of the run is synthetic scene seed + i
+    seed: int = 0  # scene i of the run is synthetic scene seed + i (after init's scenes)
     steps: int = 3500
     batch: int = 16
     lr: float = 2e-3
@@ -56,6 +56,10 @@ class TrainConfig:
     calibration_scenes: int = 64  # scenes for matching the kernels' silhouettes at the end
     volume: str = "nbv_anny.npz"  # models/ file or path: kernel geometry and initial features
     mesh: str = "anny_mesh.npz"  # models/ file or path: the rendered body
+    # Model file (models/ name or path) a new run starts from: its network weights and kernel
+    # and clutter features, with scenes it has not seen; "" starts from scratch. A resumed
+    # run ignores it (its checkpoint holds where it started).
+    init: str = ""
     weights: LossWeights = field(default_factory=LossWeights)
     scene: SceneConfig = field(default_factory=SceneConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -37,9 +38,14 @@ from nbf_ros.train.losses import (
 from nbf_ros.train.memory import FeatureMemory
 from nbf_ros.train.synthetic import STRIDE, SyntheticScenes, collate_scenes
 from nbf_ros.vision.network import FeatureNet, NetOutput, rotation_6d_to_matrix
-from nbf_ros.vision.weights import resolve_model_path, save_model
+from nbf_ros.vision.weights import load_model, resolve_model_path, save_model
 
 __all__ = ["TrainResult", "batch_losses", "train"]
+
+# Where a run's data and weights come from: the next unseen scene seed, the model file it
+# started from (its metadata, with that file's own origin: the training history), and the
+# fit settings carried from it.
+Lineage = dict[str, Any]
 
 LOG_COLUMNS = ("step", "loss", "contrastive", "background", "heatmaps", "centre", "size",
                "regression", "kernel_accuracy", "lr", "seconds")
@@ -148,6 +154,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     memory = FeatureMemory(volume, cfg.momentum)
     neighbours = kernel_neighbours(volume, cfg.neighbour_radius)
     start, elapsed = 0, 0.0
+    lineage: Lineage = {"next_scene": cfg.seed, "origin": None, "fit": None}
     if resume:
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         net.load_state_dict(ck["state"])
@@ -157,8 +164,13 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         volume.gram.copy_(torch.einsum("knd,kld->knl", volume.features, volume.features))
         memory.idle = ck["idle"].to(device)
         start, elapsed = int(ck["step"]), float(ck["seconds"])
-    data = SyntheticScenes(mesh, cfg.seed + start * cfg.batch, (cfg.steps - start) * cfg.batch,
-                           cfg.scene)
+        # Checkpoints from before lineage was kept ran one batch size from cfg.seed.
+        lineage = {"next_scene": int(ck.get("next_scene", cfg.seed + start * cfg.batch)),
+                   "origin": ck.get("origin"), "fit": ck.get("carried_fit")}
+    elif cfg.init:
+        lineage = _start_from_model(cfg, net, volume)
+    next_scene = lineage["next_scene"]
+    data = SyntheticScenes(mesh, next_scene, (cfg.steps - start) * cfg.batch, cfg.scene)
     loader = DataLoader(data, batch_size=cfg.batch, shuffle=False, num_workers=cfg.workers,
                         collate_fn=collate_scenes, persistent_workers=False,
                         worker_init_fn=_single_thread if cfg.workers else None)
@@ -202,6 +214,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         memory.update_clutter(extras["f_back"], gen)
         step += 1
         count += 1
+        next_scene += len(batch["image"])
         for k, v in {**terms, "loss": loss, "kernel_accuracy": extras["accuracy"]}.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         bar.update(1)
@@ -217,7 +230,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
             sums, count = {}, 0
         if step % cfg.checkpoint_every == 0 or last_step:
             _checkpoint(ckpt_path, net, opt, volume, memory, step,
-                        time.perf_counter() - began, cfg)
+                        time.perf_counter() - began, cfg,
+                        {**lineage, "next_scene": next_scene})
         if out_of_time:
             break
     bar.close()
@@ -231,13 +245,41 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         "train_seconds": round(seconds, 1), "device": _device_name(device),
         "torch": str(torch.__version__), "date": datetime.now(UTC).strftime("%Y-%m-%d"),
         "image_size": [cfg.scene.height, cfg.scene.width], "final": last,
+        "next_scene": next_scene,
     }
+    if lineage["origin"] is not None:
+        meta["origin"] = lineage["origin"]
+    if lineage["fit"] is not None:
+        meta["fit"] = lineage["fit"]
     save_model(model_path, net.eval(), volume, Path(cfg.volume).name, meta)
     from nbf_ros.vision.calibrate import calibrate_model
 
     # The kernels are drawn with the silhouettes the network learned (nbv/silhouette.py).
     calibrate_model(model_path, mesh, cfg.calibration_scenes)
     return TrainResult(out_dir, model_path, step, seconds, last)
+
+
+def _start_from_model(cfg: TrainConfig, net: FeatureNet, volume: NeuralBodyVolume) -> Lineage:
+    """Load ``cfg.init``'s network and features into a new run; where it left off."""
+    path = resolve_model_path(cfg.init)
+    start_net, start_volume, meta = load_model(path, volume_path=cfg.volume)
+    if start_net.config.to_dict() != cfg.network.to_dict():
+        raise ValueError(f"init model {path} has network {start_net.config.to_dict()}, the "
+                         f"config {cfg.network.to_dict()}: make the config's network match")
+    net.load_state_dict(start_net.state_dict())
+    volume.features.copy_(start_volume.features)
+    volume.clutter.copy_(start_volume.clutter)
+    volume.gram.copy_(torch.einsum("knd,kld->knl", volume.features, volume.features))
+    # Model files from before lineage was kept were trained at one batch size from seed.
+    next_scene = int(meta.get("next_scene", meta.get("seed", 0)
+                              + meta.get("steps", 0) * meta.get("batch", 0)))
+    origin = {k: meta[k] for k in ("steps", "batch", "seed", "train_seconds", "device",
+                                   "torch", "date", "image_size", "origin") if k in meta}
+    origin["file"] = path.name
+    # Fit settings are tuned to a feature resolution: carry them only where it is the same.
+    same_size = list(meta.get("image_size") or []) == [cfg.scene.height, cfg.scene.width]
+    fit = meta.get("fit") if same_size else None
+    return {"next_scene": max(next_scene, cfg.seed), "origin": origin, "fit": fit}
 
 
 def _single_thread(_: int) -> None:
@@ -254,11 +296,12 @@ def _device_name(device: torch.device) -> str:
 
 def _checkpoint(path: Path, net: FeatureNet, opt: torch.optim.Optimizer,
                 volume: NeuralBodyVolume, memory: FeatureMemory, step: int, seconds: float,
-                cfg: TrainConfig) -> None:
+                cfg: TrainConfig, lineage: Lineage) -> None:
     """Write the resumable state (atomically: a crash mid-write keeps the previous one)."""
     tmp = path.with_suffix(".tmp")
     torch.save({"state": net.state_dict(), "optimizer": opt.state_dict(),
                 "kernel_features": volume.features.cpu(), "clutter": volume.clutter.cpu(),
                 "idle": memory.idle.cpu(), "step": step, "seconds": seconds,
-                "config": cfg.to_dict()}, tmp)
+                "config": cfg.to_dict(), "next_scene": lineage["next_scene"],
+                "origin": lineage["origin"], "carried_fit": lineage["fit"]}, tmp)
     tmp.replace(path)

@@ -15,7 +15,8 @@ from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file, source_root
 from nbf_ros.train.config import load_train_config
 from nbf_ros.train.loop import _lr_at, train
-from nbf_ros.vision.weights import load_model
+from nbf_ros.vision.network import FeatureNet
+from nbf_ros.vision.weights import load_model, update_model_meta
 
 ROOT = source_root()
 TINY = ROOT / "config" / "train_tiny.yaml"
@@ -131,3 +132,68 @@ def test_learning_rate_decays_by_the_clock_when_it_is_further_along() -> None:
     assert _lr_at(cfg, 100, at_least=1.0) == pytest.approx(0.05 * cfg.lr)
     assert _lr_at(cfg, 999, at_least=0.1) == _lr_at(cfg, 999)  # steps further along: steps win
     assert _lr_at(cfg, 0, at_least=0.3) == _lr_at(cfg, 0)  # the warm-up is never skipped
+
+
+def _init_run(tiny_run: Path, out: Path, **overrides: object):
+    """A short new run started from the tiny run's model file."""
+    cfg = load_train_config(TINY, {"steps": 2, "init": str(tiny_run / "model.pt"),
+                                   **overrides})
+    return train(cfg, out, progress=False)
+
+
+def test_a_run_from_a_model_file_starts_from_its_network_and_features(
+        tiny_run: Path, tmp_path: Path) -> None:
+    # A learning rate and a feature momentum that barely move anything in two steps.
+    result = _init_run(tiny_run, tmp_path / "run", lr=1e-9, momentum=0.99999)
+    start_net, start_volume, _ = load_model(tiny_run / "model.pt")
+    net, volume, _ = load_model(result.model_path)
+    # Parameters only: batch-norm statistics follow the new batches whatever the rate.
+    started = dict(start_net.named_parameters())
+    for name, value in net.named_parameters():
+        assert torch.allclose(value, started[name], atol=1e-5), name
+    scratch = FeatureNet(load_train_config(TINY).network)
+    assert any(not torch.allclose(v, started[k], atol=1e-3)
+               for k, v in scratch.named_parameters())
+    assert torch.allclose(volume.features, start_volume.features, atol=1e-3)
+    assert torch.allclose(volume.clutter, start_volume.clutter, atol=1e-3)
+
+
+def test_a_run_from_a_model_file_trains_on_scenes_that_model_has_not_seen(
+        tiny_run: Path, tmp_path: Path) -> None:
+    result = _init_run(tiny_run, tmp_path / "run")
+    _, _, start_meta = load_model(tiny_run / "model.pt")
+    _, _, meta = load_model(result.model_path)
+    assert start_meta["next_scene"] == 30 * 4  # seeds 0..119 trained the tiny model
+    assert meta["next_scene"] == 30 * 4 + 2 * 4
+    assert meta["origin"]["file"] == "model.pt" and meta["origin"]["steps"] == 30
+
+
+def test_a_resumed_run_keeps_where_its_model_file_started_it(tiny_run: Path,
+                                                              tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _init_run(tiny_run, run, checkpoint_every=1)
+    cfg = load_train_config(TINY, {"steps": 4, "init": ""})
+    result = train(cfg, run, resume=True, progress=False)
+    _, _, meta = load_model(result.model_path)
+    assert meta["next_scene"] == 30 * 4 + 4 * 4
+    assert meta["origin"]["steps"] == 30
+
+
+def test_fit_settings_carry_over_only_at_the_same_crop_size(tiny_run: Path,
+                                                           tmp_path: Path) -> None:
+    start = tmp_path / "start.pt"
+    shutil.copyfile(tiny_run / "model.pt", start)
+    update_model_meta(start, fit={"hypotheses": 4})
+    cfg = load_train_config(TINY, {"steps": 2, "init": str(start)})
+    _, _, same = load_model(train(cfg, tmp_path / "same", progress=False).model_path)
+    assert same["fit"] == {"hypotheses": 4}
+    bigger = load_train_config(TINY, {"steps": 2, "init": str(start),
+                                      "scene": {"height": 96, "width": 96}})
+    _, _, other = load_model(train(bigger, tmp_path / "bigger", progress=False).model_path)
+    assert "fit" not in other
+
+
+def test_a_model_file_of_another_architecture_is_refused(tiny_run: Path,
+                                                         tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="make the config's network match"):
+        _init_run(tiny_run, tmp_path / "run", network={"widths": [8, 12, 16, 24, 32]})
