@@ -137,9 +137,7 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
 
 def _training_lines(meta: dict) -> list[str]:
     """The card's data and training-run lines, one per run from the first model file on."""
-    runs = [meta]
-    while runs[0].get("origin"):  # each run records the model file it started from
-        runs.insert(0, runs[0]["origin"])
+    runs = [*_origins(meta), meta]
     first_seed = runs[0].get("seed", 0)
     end = meta.get("next_scene", first_seed + meta.get("steps", 0) * meta.get("batch", 0))
     lines = [
@@ -158,6 +156,32 @@ def _training_lines(meta: dict) -> list[str]:
         lines.append(f"- in all: {sum(r.get('steps', 0) for r in runs):,} steps, "
                      f"{sum(r.get('train_seconds', 0) for r in runs) / 60:.0f} min")
     return lines
+
+
+def _readout_table(model: Path, meta: dict, raw: dict[str, ConditionResult]) -> str:
+    """The network's readout figures per condition, in Markdown."""
+    total = sum(r.get("steps", 0) for r in [meta, *_origins(meta)])
+    lines = [f"{model} ({total:,} training steps; readout only, no fitting)", "",
+             "| condition | people | kernel acc. | kernel acc. (10 cm) | PCK@0.1 visible | "
+             "PCK@0.1 occluded | regression MPJPE median (mean) | regression PA |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name, r in raw.items():
+        occ = "n/a" if r.pck_occluded != r.pck_occluded else f"{100 * r.pck_occluded:.1f}%"
+        lines.append(
+            f"| {name} | {len(r.regression_mpjpe)} | {100 * r.kernel_accuracy:.1f}% | "
+            f"{100 * r.kernel_accuracy_10cm:.1f}% | {100 * r.pck_visible:.1f}% | {occ} | "
+            f"{np.median(r.regression_mpjpe) * 1e3:.1f} ({np.mean(r.regression_mpjpe) * 1e3:.1f})"
+            f" mm | {np.median(r.regression_pa) * 1e3:.1f} mm |")
+    return "\n".join(lines)
+
+
+def _origins(meta: dict) -> list[dict]:
+    """The metadata of the runs a model file continued, earliest first."""
+    runs: list[dict] = []
+    while meta.get("origin"):  # each run records the model file it started from
+        meta = meta["origin"]
+        runs.insert(0, meta)
+    return runs
 
 
 def _mm(result: dict, key: str) -> str:
@@ -220,6 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", help="a line on the training history for the card")
     parser.add_argument("--card-only", action="store_true",
                         help="rewrite the card from the existing .eval.json, evaluating nothing")
+    parser.add_argument("--no-fit", action="store_true",
+                        help="the network's readout only (kernel accuracy, PCK, regression): "
+                             "print a table, write nothing (seconds on a CPU, where the fits "
+                             "take most of an hour)")
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     model = resolve_model_path(args.model)
@@ -240,8 +268,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     # The model's own objective settings (bench/fit_settings.py), as the pipeline fits.
     fit = FitConfig(render=RenderConfig(opacity=meta["render_opacity"]), **fit_settings(meta))
-    raw = {name: evaluate_condition(net, volume, mesh, name, cfg, args.count, fit=fit)
+    raw = {name: evaluate_condition(net, volume, mesh, name, cfg, args.count, fit=fit,
+                                    fitting=not args.no_fit)
            for name, cfg in conditions.items()}
+    if args.no_fit:
+        print(_readout_table(model, meta, raw))
+        return 0
     results = {name: _summary(r) for name, r in raw.items()}
     env = environment(device)
     settings = {k: v for k, v in dataclasses.asdict(fit).items() if k != "render"}

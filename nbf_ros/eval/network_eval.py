@@ -47,7 +47,7 @@ class ConditionResult:
     pck_occluded: float  # nan when no joint is occluded
     regression_mpjpe: np.ndarray  # [N] metres
     regression_pa: np.ndarray
-    fit_mpjpe: np.ndarray
+    fit_mpjpe: np.ndarray  # the fits' arrays are empty when fitting was skipped
     fit_pa: np.ndarray
     plain_fit_mpjpe: np.ndarray  # fitting without the occlusion model
     keypoint_fit_mpjpe: np.ndarray  # fitting with the feature term off
@@ -64,9 +64,10 @@ def _accumulate(counts: dict[str, list[float]], key: str, hits: torch.Tensor) ->
 def evaluate_condition(
     net: FeatureNet, volume: NeuralBodyVolume, mesh: BodyMesh, name: str, scene: SceneConfig,
     count: int, seed: int = TEST_SEED, batch: int = 25, fit: FitConfig | None = None,
-    progress: bool = True,
+    progress: bool = True, fitting: bool = True,
 ) -> ConditionResult:
-    """Evaluate on ``count`` single-person scenes seed, seed + 1, ... of ``scene``."""
+    """Evaluate on ``count`` single-person scenes seed, seed + 1, ... of ``scene`` (the
+    network's readout only when ``fitting`` is False)."""
     device = volume.sigma.device
     scene = replace(scene, extra_people=0)
     data = SyntheticScenes(mesh, seed, count, scene)
@@ -90,6 +91,10 @@ def evaluate_condition(
         gt = b["joints"][:, 0]
         rows["reg"].append(mpjpe(read.regression_joints, gt).cpu())
         rows["reg_pa"].append(pa_mpjpe(read.regression_joints, gt).cpu())
+        occl = torch.tensor([_hidden_share(items[i]) for i in range(len(items))])
+        rows["occ"].append(occl)
+        if not fitting:
+            continue
         tic = time.perf_counter()
         res = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
                          read.keypoint_confidence)
@@ -102,9 +107,7 @@ def evaluate_condition(
         res_kp = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
                             read.keypoint_confidence, config=no_features)
         rows["kp"].append(mpjpe(res_kp.joints, gt).cpu())
-        occl = torch.tensor([_hidden_share(items[i]) for i in range(len(items))])
-        rows["occ"].append(occl)
-    cat = {k: torch.cat(v).numpy() for k, v in rows.items()}
+    cat = {k: torch.cat(v).numpy() if v else np.zeros(0, np.float32) for k, v in rows.items()}
     rate = {k: (v[0] / v[1] if v[1] else float("nan")) for k, v in counts.items()}
     return ConditionResult(
         name=name, kernel_accuracy=rate["kernel"], kernel_accuracy_10cm=rate["kernel10"],

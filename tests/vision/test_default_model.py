@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from nbf_ros.eval.network_eval import TEST_SEED, evaluate_condition
-from nbf_ros.fitting.config import FitConfig
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file
 from nbf_ros.synth.mesh import BodyMesh
@@ -42,12 +41,11 @@ def test_default_model_uses_the_shipped_kernels_drawn_to_its_silhouettes(model: 
 
 @pytest.fixture(scope="module")
 def occluded(model: tuple):
-    """Network readout on 12 occluded people (one fitting step: the fit is not judged here)."""
+    """Network readout on 12 occluded people (the fit is not judged here)."""
     net, volume, meta = model
     return evaluate_condition(net, volume, BodyMesh.default(), "occluded",
                               SceneConfig(occluder_probability=1.0), 12, seed=SEED, batch=12,
-                              fit=FitConfig(iterations=1, root_iterations=0,
-                                            coarse_fraction=0.0), progress=False)
+                              progress=False, fitting=False)
 
 
 def test_features_point_to_the_right_body_part(occluded) -> None:
@@ -58,3 +56,9 @@ def test_features_point_to_the_right_body_part(occluded) -> None:
 def test_keypoints_are_found_on_visible_joints(occluded) -> None:
     # Model card: PCK@0.1 of 73% on visible joints of 64 occluded test people.
     assert occluded.pck_visible > 0.55
+
+
+def test_a_readout_only_evaluation_scores_every_person_and_fits_none(occluded) -> None:
+    assert len(occluded.regression_mpjpe) == len(occluded.occluded_share) == 12
+    assert len(occluded.fit_mpjpe) == len(occluded.plain_fit_mpjpe) == 0
+    assert occluded.seconds == 0.0
