@@ -14,7 +14,7 @@ import torch
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file, source_root
 from nbf_ros.train.config import load_train_config
-from nbf_ros.train.loop import _lr_at, train
+from nbf_ros.train.loop import TrainResult, _lr_at, train
 from nbf_ros.vision.network import FeatureNet
 from nbf_ros.vision.weights import load_model, update_model_meta
 
@@ -134,7 +134,7 @@ def test_learning_rate_decays_by_the_clock_when_it_is_further_along() -> None:
     assert _lr_at(cfg, 0, at_least=0.3) == _lr_at(cfg, 0)  # the warm-up is never skipped
 
 
-def _init_run(tiny_run: Path, out: Path, **overrides: object):
+def _init_run(tiny_run: Path, out: Path, **overrides: object) -> TrainResult:
     """A short new run started from the tiny run's model file."""
     cfg = load_train_config(TINY, {"steps": 2, "init": str(tiny_run / "model.pt"),
                                    **overrides})
