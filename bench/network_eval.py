@@ -137,7 +137,7 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
 
 def _training_lines(meta: dict) -> list[str]:
     """The card's data and training-run lines, one per run from the first model file on."""
-    runs = [*_origins(meta), meta]
+    runs = _runs(meta)
     first_seed = runs[0].get("seed", 0)
     end = meta.get("next_scene", first_seed + meta.get("steps", 0) * meta.get("batch", 0))
     lines = [
@@ -160,7 +160,7 @@ def _training_lines(meta: dict) -> list[str]:
 
 def _readout_table(model: Path, meta: dict, raw: dict[str, ConditionResult]) -> str:
     """The network's readout figures per condition, in Markdown."""
-    total = sum(r.get("steps", 0) for r in [meta, *_origins(meta)])
+    total = sum(r.get("steps", 0) for r in _runs(meta))
     lines = [f"{model} ({total:,} training steps; readout only, no fitting)", "",
              "| condition | people | kernel acc. | kernel acc. (10 cm) | PCK@0.1 visible | "
              "PCK@0.1 occluded | regression MPJPE median (mean) | regression PA |",
@@ -175,12 +175,11 @@ def _readout_table(model: Path, meta: dict, raw: dict[str, ConditionResult]) -> 
     return "\n".join(lines)
 
 
-def _origins(meta: dict) -> list[dict]:
-    """The metadata of the runs a model file continued, earliest first."""
-    runs: list[dict] = []
-    while meta.get("origin"):  # each run records the model file it started from
-        meta = meta["origin"]
-        runs.insert(0, meta)
+def _runs(meta: dict) -> list[dict]:
+    """The metadata of each training run behind a model file, earliest first."""
+    runs = [meta]
+    while runs[0].get("origin"):  # each run records the model file it started from
+        runs.insert(0, runs[0]["origin"])
     return runs
 
 

@@ -80,6 +80,15 @@ class NeuralBodyVolume(nn.Module):
         """Feature dimension D."""
         return self.features.shape[-1]
 
+    @torch.no_grad()
+    def set_features(self, features: Tensor, clutter: Tensor | None = None) -> None:
+        """Replace the kernel features [K, NB, D] (and the clutter features [C, D]) in place,
+        keeping the bins' inner products (``gram``) in step with them."""
+        self.features.copy_(features)
+        self.gram.copy_(torch.einsum("knd,kld->knl", self.features, self.features))
+        if clutter is not None:
+            self.clutter.copy_(clutter)
+
     def pose(
         self,
         rotations: Tensor,  # [B, J, 3, 3] local rotations, root first

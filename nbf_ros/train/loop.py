@@ -159,9 +159,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         net.load_state_dict(ck["state"])
         opt.load_state_dict(ck["optimizer"])
-        volume.features.copy_(ck["kernel_features"])
-        volume.clutter.copy_(ck["clutter"])
-        volume.gram.copy_(torch.einsum("knd,kld->knl", volume.features, volume.features))
+        volume.set_features(ck["kernel_features"], ck["clutter"])
         memory.idle = ck["idle"].to(device)
         start, elapsed = int(ck["step"]), float(ck["seconds"])
         # Checkpoints from before lineage was kept ran one batch size from cfg.seed.
@@ -267,9 +265,7 @@ def _start_from_model(cfg: TrainConfig, net: FeatureNet, volume: NeuralBodyVolum
         raise ValueError(f"init model {path} has network {start_net.config.to_dict()}, the "
                          f"config {cfg.network.to_dict()}: make the config's network match")
     net.load_state_dict(start_net.state_dict())
-    volume.features.copy_(start_volume.features)
-    volume.clutter.copy_(start_volume.clutter)
-    volume.gram.copy_(torch.einsum("knd,kld->knl", volume.features, volume.features))
+    volume.set_features(start_volume.features, start_volume.clutter)
     # Model files from before lineage was kept were trained at one batch size from seed.
     next_scene = int(meta.get("next_scene", meta.get("seed", 0)
                               + meta.get("steps", 0) * meta.get("batch", 0)))

@@ -51,8 +51,7 @@ class FeatureMemory:
         keep = 1.0 - (1.0 - self.momentum) * mass.clamp(max=1.0)
         mixed = F.normalize(keep[..., None] * vol.features + (1 - keep[..., None]) * target,
                             dim=-1)
-        vol.features.copy_(torch.where(seen[..., None], mixed, vol.features))
-        vol.gram.copy_(torch.einsum("knd,kld->knl", vol.features, vol.features))
+        vol.set_features(torch.where(seen[..., None], mixed, vol.features))
 
     @torch.no_grad()
     def update_clutter(self, features: Tensor, generator: torch.Generator | None = None) -> None:

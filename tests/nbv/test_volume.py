@@ -75,3 +75,12 @@ class TestSampling:
     def test_asking_for_too_many_points_is_an_error(self):
         with pytest.raises(ValueError, match="cannot pick"):
             farthest_point_sampling(np.zeros((3, 3)), 4)
+
+
+def test_set_features_keeps_the_bin_inner_products_in_step() -> None:
+    vol = volume_from_body(capsule_body(200), feature_dim=16)
+    new = torch.nn.functional.normalize(torch.randn_like(vol.features), dim=-1)
+    clutter = torch.nn.functional.normalize(torch.randn_like(vol.clutter), dim=-1)
+    vol.set_features(new, clutter)
+    assert torch.equal(vol.features, new) and torch.equal(vol.clutter, clutter)
+    assert torch.allclose(vol.gram, new @ new.transpose(1, 2), atol=1e-6)
