@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -166,6 +167,7 @@ def worst_square_diagnosis(images: list[Image], pick) -> list[dict]:  # noqa: AN
         out.append({"person": person, "kept": float(worst.mpjpe[kept]),
                     "closest": float(worst.mpjpe[best]),
                     "turn_deg": float(torch.rad2deg(turn)),
+                    "loss_gap": float(worst.loss[best] - worst.loss[kept]),
                     "loss_prefers_kept": bool(worst.loss[kept] < worst.loss[best])})
     return out
 
@@ -231,7 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.hypotheses < 2:
         raise SystemExit(f"{args.model} stores one start: there is no choice to rank")
     pipeline.fit_config = cfg
-    key = {"model": str(resolve_model_path(args.model)), "seed": first_seed,
+    # The model file's bytes, not its name: a retrained file at the same path fits anew.
+    digest = hashlib.sha256(resolve_model_path(args.model).read_bytes()).hexdigest()
+    key = {"model": digest, "seed": first_seed,
            "people": args.people, "stride": args.stride, "hypotheses": cfg.hypotheses}
     images = cached_fits(args.fits, key)
     if images is None:
@@ -350,10 +354,10 @@ def _diagnosis_lines(rows: list[dict]) -> list[str]:
              f"where the choice misses the closest start, the loss prefers the kept start "
              f"for {by_loss}.", "",
              "| person | kept start (mm) | closest start (mm) | turn between them | loss "
-             "prefers kept |", "|---|---|---|---|---|"]
+             "prefers kept | loss of closest minus kept |", "|---|---|---|---|---|---|"]
     lines += [f"| {r['person']} | {r['kept']:.0f} | {r['closest']:.0f} | "
-              f"{r['turn_deg']:.0f} deg | {'yes' if r['loss_prefers_kept'] else 'no'} |"
-              for r in rows]
+              f"{r['turn_deg']:.0f} deg | {'yes' if r['loss_prefers_kept'] else 'no'} | "
+              f"{r.get('loss_gap', float('nan')):+.4f} |" for r in rows]
     return lines
 
 
