@@ -181,11 +181,12 @@ def rule(cfg) -> Callable[[Image], int]:  # noqa: ANN001
     return pick
 
 
-def least_expected_error(cfg, temperature: float) -> Callable[[Image], int]:  # noqa: ANN001
+def least_expected_error(cfg, temperature: float,  # noqa: ANN001
+                         distances: dict[int, np.ndarray]) -> Callable[[Image], int]:
     """The start with the least expected MPJPE to the others, each weighted by its chance
-    under the choice score (softmax of -score / temperature): a hedge between near ties."""
-    distances: dict[int, np.ndarray] = {}
-
+    under the choice score (softmax of -score / temperature): a hedge between near ties.
+    ``distances`` holds each image's MPJPE between its starts, filled on first use and
+    shared between temperatures."""
     def pick(img: Image) -> int:
         if id(img) not in distances:
             distances[id(img)] = np.array([[pose_errors(a, b)[0] for b in img.joints]
@@ -233,10 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.hypotheses < 2:
         raise SystemExit(f"{args.model} stores one start: there is no choice to rank")
     pipeline.fit_config = cfg
-    # The model file's bytes, not its name: a retrained file at the same path fits anew.
-    digest = hashlib.sha256(resolve_model_path(args.model).read_bytes()).hexdigest()
-    key = {"model": digest, "seed": first_seed,
-           "people": args.people, "stride": args.stride, "hypotheses": cfg.hypotheses}
+    model = resolve_model_path(args.model)
+    key = None if args.fits is None else {
+        # The model file's bytes, not its name: a retrained file at the same path fits anew.
+        "model": hashlib.sha256(model.read_bytes()).hexdigest(), "seed": first_seed,
+        "people": args.people, "stride": args.stride, "hypotheses": cfg.hypotheses}
     images = cached_fits(args.fits, key)
     if images is None:
         images = fit_images(pipeline, first_seed, args.people, args.stride, args.batch)
@@ -262,11 +264,11 @@ def main(argv: list[str] | None = None) -> int:
                                   hypothesis_turn_weight=shipped[1])
     rows.insert(2, dict(name=f"the model file's rule (keypoint {shipped[0]:g}, turn "
                              f"{shipped[1]:g})", **evaluate(images, rule(current))))
+    distances: dict[int, np.ndarray] = {}
     for t in args.temperatures:  # a hedge the fitter does not offer: compared, never stored
         rows.insert(-1, dict(name=f"least expected error, the model file's score at "
                                   f"temperature {t:g}",
-                             **evaluate(images, least_expected_error(current, t))))
-    model = resolve_model_path(args.model)
+                             **evaluate(images, least_expected_error(current, t, distances))))
     entry = {"model": model.name,
              "environment": environment(pipeline.device), "people": args.people,
              "stride": args.stride, "seed": first_seed, "test": args.test,
@@ -290,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cached_fits(path: Path | None, key: dict) -> list[Image] | None:
+def cached_fits(path: Path | None, key: dict | None) -> list[Image] | None:
     """The fits stored at ``path`` for the same model, people and grid, else None."""
     if path is None or not path.is_file():
         return None

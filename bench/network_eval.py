@@ -74,7 +74,6 @@ def _fit_line(fit: dict | None) -> str:
 def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
           fit: dict | None = None) -> str:
     """The model card in Markdown."""
-    pct = lambda v: "n/a" if v != v else f"{100 * v:.1f}%"  # noqa: E731
     lines = [
         f"# Model card: {model.name}", "",
         "Feature network of nbf_ros (backbone + decoder to stride 4, heads for 64-D Neural Body",
@@ -102,9 +101,9 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
     ]
     for name, r in results.items():
         lines.append(
-            f"| {name} | {r['people']} | {pct(r['occluded_share_mean'])} | "
-            f"{pct(r['kernel_accuracy'])} | {pct(r['kernel_accuracy_10cm'])} | "
-            f"{pct(r['pck_visible'])} | {pct(r['pck_occluded'])} | "
+            f"| {name} | {r['people']} | {_pct(r['occluded_share_mean'])} | "
+            f"{_pct(r['kernel_accuracy'])} | {_pct(r['kernel_accuracy_10cm'])} | "
+            f"{_pct(r['pck_visible'])} | {_pct(r['pck_occluded'])} | "
             f"{r['regression_mpjpe_mm']['median']:.0f} mm | {r['fit_mpjpe_mm']['median']:.0f} mm"
             f" | {r['plain_fit_mpjpe_mm']['median']:.0f} mm | "
             f"{_mm(r, 'keypoint_fit_mpjpe_mm')} | "
@@ -166,10 +165,9 @@ def _readout_table(model: Path, meta: dict, raw: dict[str, ConditionResult]) -> 
              "PCK@0.1 occluded | regression MPJPE median (mean) | regression PA |",
              "|---|---|---|---|---|---|---|---|"]
     for name, r in raw.items():
-        occ = "n/a" if r.pck_occluded != r.pck_occluded else f"{100 * r.pck_occluded:.1f}%"
         lines.append(
-            f"| {name} | {len(r.regression_mpjpe)} | {100 * r.kernel_accuracy:.1f}% | "
-            f"{100 * r.kernel_accuracy_10cm:.1f}% | {100 * r.pck_visible:.1f}% | {occ} | "
+            f"| {name} | {len(r.regression_mpjpe)} | {_pct(r.kernel_accuracy)} | "
+            f"{_pct(r.kernel_accuracy_10cm)} | {_pct(r.pck_visible)} | {_pct(r.pck_occluded)} | "
             f"{np.median(r.regression_mpjpe) * 1e3:.1f} ({np.mean(r.regression_mpjpe) * 1e3:.1f})"
             f" mm | {np.median(r.regression_pa) * 1e3:.1f} mm |")
     return "\n".join(lines)
@@ -181,6 +179,11 @@ def _runs(meta: dict) -> list[dict]:
     while runs[0].get("origin"):  # each run records the model file it started from
         runs.insert(0, runs[0]["origin"])
     return runs
+
+
+def _pct(value: float) -> str:
+    """A share as a percentage, or n/a for NaN (no occluded joint to score)."""
+    return "n/a" if value != value else f"{100 * value:.1f}%"
 
 
 def _mm(result: dict, key: str) -> str:
