@@ -47,6 +47,7 @@ def _summary(res: ConditionResult) -> dict:
     mm = lambda a: {"median": float(np.median(a) * 1e3), "mean": float(np.mean(a) * 1e3)}  # noqa: E731
     return {
         "kernel_accuracy": res.kernel_accuracy, "kernel_accuracy_10cm": res.kernel_accuracy_10cm,
+        "front_back_accuracy": res.front_back_accuracy,
         "pck_visible": res.pck_visible, "pck_occluded": res.pck_occluded,
         "regression_mpjpe_mm": mm(res.regression_mpjpe), "regression_pa_mm": mm(res.regression_pa),
         "fit_mpjpe_mm": mm(res.fit_mpjpe), "fit_pa_mm": mm(res.fit_pa),
@@ -92,18 +93,22 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
         "",
         f"Single people, scene seeds from {TEST_SEED}; fitting (the shipped FitConfig): "
         f"{_fit_line(fit)}, started from the regression head. \"Keypoints only\" is the same "
-        "fit with the feature term off: what the NBV features add. MPJPE is pelvis-aligned.",
+        "fit with the feature term off: what the NBV features add. Front/back: share of body "
+        "cells whose feature is nearer the true kernel's than its depth twin's (the body "
+        "turned to face the other way, left and right swapped; 50% is chance). MPJPE is "
+        "pelvis-aligned.",
         "",
-        "| condition | people | hidden share | kernel acc. | kernel acc. (10 cm) | "
+        "| condition | people | hidden share | kernel acc. | kernel acc. (10 cm) | front/back | "
         "PCK@0.1 visible | PCK@0.1 occluded | regression MPJPE | fit MPJPE | fit, no occlusion "
         "model | fit, keypoints only | regression PA | fit PA |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         lines.append(
             f"| {name} | {r['people']} | {_pct(r['occluded_share_mean'])} | "
             f"{_pct(r['kernel_accuracy'])} | {_pct(r['kernel_accuracy_10cm'])} | "
-            f"{_pct(r['pck_visible'])} | {_pct(r['pck_occluded'])} | "
+            f"{_pct(r.get('front_back_accuracy', float('nan')))} | {_pct(r['pck_visible'])} | "
+            f"{_pct(r['pck_occluded'])} | "
             f"{r['regression_mpjpe_mm']['median']:.0f} mm | {r['fit_mpjpe_mm']['median']:.0f} mm"
             f" | {r['plain_fit_mpjpe_mm']['median']:.0f} mm | "
             f"{_mm(r, 'keypoint_fit_mpjpe_mm')} | "
@@ -161,13 +166,15 @@ def _readout_table(model: Path, meta: dict, raw: dict[str, ConditionResult]) -> 
     """The network's readout figures per condition, in Markdown."""
     total = sum(r.get("steps", 0) for r in _runs(meta))
     lines = [f"{model} ({total:,} training steps; readout only, no fitting)", "",
-             "| condition | people | kernel acc. | kernel acc. (10 cm) | PCK@0.1 visible | "
-             "PCK@0.1 occluded | regression MPJPE median (mean) | regression PA |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| condition | people | kernel acc. | kernel acc. (10 cm) | front/back | "
+             "PCK@0.1 visible | PCK@0.1 occluded | regression MPJPE median (mean) | "
+             "regression PA |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, r in raw.items():
         lines.append(
             f"| {name} | {len(r.regression_mpjpe)} | {_pct(r.kernel_accuracy)} | "
-            f"{_pct(r.kernel_accuracy_10cm)} | {_pct(r.pck_visible)} | {_pct(r.pck_occluded)} | "
+            f"{_pct(r.kernel_accuracy_10cm)} | {_pct(r.front_back_accuracy)} | "
+            f"{_pct(r.pck_visible)} | {_pct(r.pck_occluded)} | "
             f"{np.median(r.regression_mpjpe) * 1e3:.1f} ({np.mean(r.regression_mpjpe) * 1e3:.1f})"
             f" mm | {np.median(r.regression_pa) * 1e3:.1f} mm |")
     return "\n".join(lines)

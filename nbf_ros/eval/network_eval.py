@@ -3,6 +3,11 @@
 For single-person scenes of a test seed range (disjoint from training's), measures:
 - kernel correspondence: share of body cells whose feature is nearest (over all kernels in
   the true pose) to the true kernel, and to a kernel within 10 cm of it;
+- front/back: share of body cells whose feature is nearer the true kernel's than the
+  feature the body's depth twin shows there (``nbf_ros.synth.depth_twin``: the body turned
+  to face the other way with left and right swapped, which covers the same pixels), where
+  the two kernels are over 10 cm apart. A fit can only choose the right turn of a person
+  where the features tell these apart;
 - 2D keypoints: PCK@0.1 (error under 10% of the body box's longer side), visible and
   occluded joints apart;
 - 3D: MPJPE (pelvis-aligned) and PA-MPJPE of the regression head alone and of NBV fitting
@@ -23,6 +28,11 @@ from nbf_ros.eval.metrics import mpjpe, pa_mpjpe
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.synth.depth_twin import (
+    front_back_hits,
+    mirror_kernels,
+    twin_features,
+)
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import SceneConfig
 from nbf_ros.synth.truth import JointLabel
@@ -43,6 +53,7 @@ class ConditionResult:
     name: str
     kernel_accuracy: float  # share of body cells
     kernel_accuracy_10cm: float
+    front_back_accuracy: float  # share of body cells whose twin kernel is over 10 cm away
     pck_visible: float
     pck_occluded: float  # nan when no joint is occluded
     regression_mpjpe: np.ndarray  # [N] metres
@@ -70,8 +81,9 @@ def evaluate_condition(
     network's readout only when ``fitting`` is False)."""
     device = volume.sigma.device
     scene = replace(scene, extra_people=0)
-    data = SyntheticScenes(mesh, seed, count, scene)
+    data = SyntheticScenes(mesh, seed, count, scene, twins=True)
     neighbours = kernel_neighbours(volume, 0.1)
+    mirror = mirror_kernels(volume)
     fit = fit or FitConfig()
     fitter = Fitter(volume, fit)
     plain = replace(fit, robust=False)
@@ -85,7 +97,7 @@ def evaluate_condition(
         items = [data[i] for i in range(start, min(count, start + batch))]
         b = {k: v.to(device) for k, v in collate_scenes(items).items()}
         with torch.no_grad():
-            read, scores = _read_batch(net, volume, b, neighbours)
+            read, scores = _read_batch(net, volume, b, neighbours, mirror)
         for key, hits in scores.items():
             _accumulate(counts, key, hits)
         gt = b["joints"][:, 0]
@@ -111,16 +123,18 @@ def evaluate_condition(
     rate = {k: (v[0] / v[1] if v[1] else float("nan")) for k, v in counts.items()}
     return ConditionResult(
         name=name, kernel_accuracy=rate["kernel"], kernel_accuracy_10cm=rate["kernel10"],
-        pck_visible=rate["pck_vis"], pck_occluded=rate.get("pck_occ", float("nan")),
-        regression_mpjpe=cat["reg"], regression_pa=cat["reg_pa"], fit_mpjpe=cat["fit"],
-        fit_pa=cat["fit_pa"], plain_fit_mpjpe=cat["plain"], keypoint_fit_mpjpe=cat["kp"],
-        occluded_share=cat["occ"],
+        front_back_accuracy=rate.get("front_back", float("nan")), pck_visible=rate["pck_vis"],
+        pck_occluded=rate.get("pck_occ", float("nan")), regression_mpjpe=cat["reg"],
+        regression_pa=cat["reg_pa"], fit_mpjpe=cat["fit"], fit_pa=cat["fit_pa"],
+        plain_fit_mpjpe=cat["plain"], keypoint_fit_mpjpe=cat["kp"], occluded_share=cat["occ"],
         seconds=seconds)
 
 
 def _read_batch(net: FeatureNet, volume: NeuralBodyVolume, b: dict[str, torch.Tensor],
-                neighbours: torch.Tensor) -> tuple[CropReadout, dict[str, torch.Tensor]]:
-    """Network readout of a batch and its per-cell / per-joint hits for the 2D scores."""
+                neighbours: torch.Tensor,
+                mirror: torch.Tensor) -> tuple[CropReadout, dict[str, torch.Tensor]]:
+    """Network readout of a batch and its per-cell / per-joint hits for the 2D scores
+    (``mirror``: [K] from mirror_kernels)."""
     out = net(b["image"])
     posed = volume.pose(b["rotations"][:, 0], b["translation"][:, 0], b["shape"][:, 0])
     kfeat = volume.kernel_features(posed)  # [B, K, D]
@@ -128,6 +142,8 @@ def _read_batch(net: FeatureNet, volume: NeuralBodyVolume, b: dict[str, torch.Te
     best = torch.einsum("bhwd,bkd->bhwk", feats, kfeat).argmax(-1)
     body = b["kernel"] >= 0
     truth = b["kernel"][body]
+    front_back = front_back_hits(feats, b["kernel"], b["far"], kfeat,
+                                 twin_features(volume, posed, mirror), mirror, neighbours)
     read = read_crops(out, b["K"], volume)
     side = (b["box"][:, 0, 2:] - b["box"][:, 0, :2]).amax(-1)
     err = (read.keypoints * STRIDE - b["keypoints"][:, 0]).norm(dim=-1)
@@ -135,6 +151,7 @@ def _read_batch(net: FeatureNet, volume: NeuralBodyVolume, b: dict[str, torch.Te
     labels = b["labels"][:, 0]
     seen = (labels == JointLabel.VISIBLE) | (labels == JointLabel.SELF_OCCLUDED)
     return read, {"kernel": best[body] == truth, "kernel10": neighbours[truth, best[body]],
+                  "front_back": front_back,
                   "pck_vis": hit[seen], "pck_occ": hit[labels == JointLabel.OCCLUDED]}
 
 

@@ -24,6 +24,7 @@ class LossWeights:
     """Weight of each loss term in the total."""
 
     contrastive: float = 1.0
+    twin: float = 0.0  # the depth-twin term (losses.twin_loss); 0 leaves it out
     background: float = 0.5
     heatmaps: float = 1.0
     centre: float = 0.5
@@ -75,6 +76,7 @@ class TrainConfig:
             (self.calibration_scenes >= 1, "calibration_scenes must be >= 1"),
             (self.heatmap_sigma > 0, "heatmap_sigma must be positive"),
             (self.neighbour_radius > 0, "neighbour_radius must be positive"),
+            (min(dataclasses.asdict(self.weights).values()) >= 0, "loss weights must be >= 0"),
             (self.log_every >= 1 and self.checkpoint_every >= 1,
              "log_every and checkpoint_every must be >= 1"),
             (self.scene.height % 32 == 0 and self.scene.width % 32 == 0,

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from nbf_ros.device import resolve_device
 from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.synth.depth_twin import mirror_kernels, twin_features
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.truth import JointLabel
 from nbf_ros.train.config import TrainConfig
@@ -34,6 +35,7 @@ from nbf_ros.train.losses import (
     gaussian_maps,
     kernel_neighbours,
     regression_loss,
+    twin_loss,
 )
 from nbf_ros.train.memory import FeatureMemory
 from nbf_ros.train.synthetic import STRIDE, SyntheticScenes, collate_scenes
@@ -47,8 +49,8 @@ __all__ = ["TrainResult", "batch_losses", "train"]
 # fit settings carried from it.
 Lineage = dict[str, Any]
 
-LOG_COLUMNS = ("step", "loss", "contrastive", "background", "heatmaps", "centre", "size",
-               "regression", "kernel_accuracy", "lr", "seconds")
+LOG_COLUMNS = ("step", "loss", "contrastive", "twin", "background", "heatmaps", "centre",
+               "size", "regression", "kernel_accuracy", "lr", "seconds")
 
 
 @dataclass
@@ -63,8 +65,10 @@ class TrainResult:
 
 
 def batch_losses(out: NetOutput, batch: dict[str, Tensor], volume: NeuralBodyVolume,
-                 neighbours: Tensor, cfg: TrainConfig) -> tuple[dict[str, Tensor], dict]:
-    """Every loss term for one batch, plus the pixel features the memory update needs."""
+                 neighbours: Tensor, cfg: TrainConfig,
+                 mirror: Tensor | None = None) -> tuple[dict[str, Tensor], dict]:
+    """Every loss term for one batch, plus the pixel features the memory update needs
+    (the depth-twin term needs the batch's ``far`` cells and ``mirror``, mirror_kernels)."""
     bsz, num_p = batch["valid"].shape
     h, w = out.features.shape[-2:]
     height, width = batch["image"].shape[-2:]
@@ -83,6 +87,17 @@ def batch_losses(out: NetOutput, batch: dict[str, Tensor], volume: NeuralBodyVol
     kernel = batch["kernel"][body]
     contrast, accuracy = contrastive_loss(f_body, kernel, group, kfeat, volume.clutter,
                                           neighbours, cfg.temperature)
+    if cfg.weights.twin > 0:
+        if mirror is None or "far" not in batch:
+            raise ValueError("the depth-twin loss needs the batch's far cells and mirror kernels")
+        twin_table = twin_features(volume, posed, mirror)  # [G, K, D]
+        far = batch["far"][body]
+        # Where the twin shows the true kernel's neighbour, there is nothing to tell apart.
+        apart = (far >= 0) & ~neighbours[kernel, mirror[far.clamp_min(0)]]
+        twin = twin_loss(f_body[apart], kfeat[group[apart], kernel[apart]],
+                         twin_table[group[apart], far[apart]], cfg.temperature)
+    else:
+        twin = f_body.sum() * 0.0
     f_back = feats[~body]
     mean_kernels = F.normalize(volume.features.mean(1), dim=-1)
     back = background_loss(f_back, mean_kernels, volume.clutter, cfg.temperature)
@@ -111,8 +126,8 @@ def batch_losses(out: NetOutput, batch: dict[str, Tensor], volume: NeuralBodyVol
     pred = volume.body(rot, torch.zeros(bsz, 3, device=rot.device), out.shape)
     reg = regression_loss(rot, out.shape, batch["rotations"][:, 0], batch["shape"][:, 0],
                           pred.joints, batch["joints"][:, 0])
-    terms = {"contrastive": contrast, "background": back, "heatmaps": heat, "centre": cen,
-             "size": size_l1, "regression": reg}
+    terms = {"contrastive": contrast, "twin": twin, "background": back, "heatmaps": heat,
+             "centre": cen, "size": size_l1, "regression": reg}
     extras = {"accuracy": accuracy, "f_body": f_body.detach(), "kernel": kernel,
               "bins": bins[group, kernel], "f_back": f_back.detach()}
     return terms, extras
@@ -153,6 +168,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     memory = FeatureMemory(volume, cfg.momentum)
     neighbours = kernel_neighbours(volume, cfg.neighbour_radius)
+    mirror = mirror_kernels(volume) if cfg.weights.twin > 0 else None
     start, elapsed = 0, 0.0
     lineage: Lineage = {"next_scene": cfg.seed, "origin": None, "fit": None}
     if resume:
@@ -168,7 +184,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     elif cfg.init:
         lineage = _start_from_model(cfg, net, volume)
     next_scene = lineage["next_scene"]
-    data = SyntheticScenes(mesh, next_scene, (cfg.steps - start) * cfg.batch, cfg.scene)
+    data = SyntheticScenes(mesh, next_scene, (cfg.steps - start) * cfg.batch, cfg.scene,
+                           twins=cfg.weights.twin > 0)
     loader = DataLoader(data, batch_size=cfg.batch, shuffle=False, num_workers=cfg.workers,
                         collate_fn=collate_scenes, persistent_workers=False,
                         worker_init_fn=_single_thread if cfg.workers else None)
@@ -178,10 +195,12 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
             csv.writer(fh).writerow(LOG_COLUMNS)
     else:  # rows logged after the checkpoint are trained again: drop them
         with log_path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
+            rows = [r for r in csv.DictReader(fh) if r.get("step") and int(r["step"]) <= start]
+        # A log begun before a column existed gets it as 0.
         with log_path.open("w", newline="") as fh:
-            csv.writer(fh).writerows(
-                [rows[0]] + [r for r in rows[1:] if r and int(r[0]) <= start])
+            writer = csv.DictWriter(fh, LOG_COLUMNS, restval="0", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
     net.train()
     gen = torch.Generator().manual_seed(cfg.seed + start)
     last: dict[str, float] = {}
@@ -200,7 +219,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         for group in opt.param_groups:
             group["lr"] = lr
         out = net(batch["image"])
-        terms, extras = batch_losses(out, batch, volume, neighbours, cfg)
+        terms, extras = batch_losses(out, batch, volume, neighbours, cfg, mirror)
         loss = sum(getattr(cfg.weights, k) * v for k, v in terms.items())
         if not torch.isfinite(loss):
             raise FloatingPointError(f"step {step}: loss is {float(loss)}; lower lr and resume")

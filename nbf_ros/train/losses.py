@@ -3,6 +3,11 @@
 - Contrastive (InfoNCE, van den Oord et al. 2018; as in 3DNBF/NeMo): a body pixel's feature
   against its kernel's feature (for the person's pose) as the positive, every other kernel
   but the positive's neighbours and every clutter entry as negatives.
+- Depth twin (off by default): a body pixel's feature against the feature the body's
+  depth twin shows there (``nbf_ros.synth.depth_twin``: the same silhouette turned to face
+  the other way, left and right swapped), a two-way softmax with the true kernel. InfoNCE
+  counts the twin as one negative among hundreds; this term singles it out, since it is
+  the one a fit confuses the pose with.
 - Background: a background or occluder pixel's feature must be nearer the clutter bank than
   any kernel, which is what the clutter model of the likelihood assumes.
 - Heatmaps and centres: penalty-reduced focal loss on Gaussian targets (CenterNet, Zhou et
@@ -20,7 +25,7 @@ from torch import Tensor
 from nbf_ros.nbv.volume import NeuralBodyVolume
 
 __all__ = ["background_loss", "contrastive_loss", "focal_loss", "gaussian_maps",
-           "kernel_neighbours", "regression_loss"]
+           "kernel_neighbours", "regression_loss", "twin_loss"]
 
 
 def kernel_neighbours(volume: NeuralBodyVolume, radius: float) -> Tensor:  # -> [K, K] bool
@@ -59,6 +64,15 @@ def contrastive_loss(
     loss = F.cross_entropy(logits, torch.zeros(len(features), dtype=torch.long,
                                                device=features.device))
     return loss, correct.detach()
+
+
+def twin_loss(features: Tensor, positive: Tensor, twin: Tensor, temperature: float) -> Tensor:
+    """-log P(true kernel) against the depth twin's kernel alone: unit features [N, D], their
+    true kernels' features [N, D] and the twin's features there [N, D]."""
+    if len(features) == 0:
+        return features.sum() * 0.0
+    gap = ((features * twin).sum(-1) - (features * positive).sum(-1)) / temperature
+    return F.softplus(gap).mean()
 
 
 def background_loss(features: Tensor, kernels: Tensor, clutter: Tensor,

@@ -20,7 +20,11 @@ def plot_losses(log_csv: str | Path, png: str | Path) -> None:
     if not rows:
         raise ValueError(f"{log_csv} has no logged steps yet")
     steps = [int(r["step"]) for r in rows]
-    terms = ["loss", "contrastive", "background", "heatmaps", "centre", "size", "regression"]
+    terms = ["loss", "contrastive", "twin", "background", "heatmaps", "centre", "size",
+             "regression"]
+    # Logs from before the twin term lack its column; a term left out is all 0, which a log
+    # scale cannot draw.
+    terms = [t for t in terms if t in rows[0] and any(float(r[t]) for r in rows)]
     fig, (ax, acc) = plt.subplots(1, 2, figsize=(11, 4))
     for term in terms:
         ax.plot(steps, [float(r[term]) for r in rows], label=term,

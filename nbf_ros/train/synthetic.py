@@ -10,11 +10,12 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from nbf_ros.synth.depth_twin import far_kernels
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import Scene, SceneConfig, render_scene
 from nbf_ros.vision.network import STRIDE  # labels are read at each output cell's centre
 
-__all__ = ["STRIDE", "SyntheticScenes", "collate_scenes", "scene_tensors"]
+__all__ = ["STRIDE", "SyntheticScenes", "collate_scenes", "far_cells", "scene_tensors"]
 
 
 
@@ -54,12 +55,32 @@ def scene_tensors(scene: Scene, max_people: int) -> dict[str, Tensor]:
     }
 
 
-class SyntheticScenes(Dataset):
-    """Scenes ``seed + index`` for index in [0, length), as training tensors."""
+def far_cells(mesh: BodyMesh, scene: Scene) -> Tensor:  # -> [h, w] long
+    """At each output cell's centre pixel, the kernel on the far surface of the person seen
+    there (the depth twin's labels, ``nbf_ros.synth.depth_twin``), -1 where none is seen."""
+    height, width = scene.person.shape
+    K = torch.as_tensor(scene.K)
+    c = STRIDE // 2
+    person = torch.as_tensor(scene.person[c::STRIDE, c::STRIDE]).long()
+    far = torch.full(person.shape, -1, dtype=torch.long)
+    for p in torch.unique(person[person >= 0]).tolist():
+        truth = scene.people[p]
+        whole = far_kernels(mesh, torch.as_tensor(truth.rotations),
+                            torch.as_tensor(truth.translation), torch.as_tensor(truth.shape), K,
+                            height, width)[c::STRIDE, c::STRIDE]
+        far = torch.where(person == p, whole, far)
+    return far
 
-    def __init__(self, mesh: BodyMesh, seed: int, length: int, config: SceneConfig) -> None:
+
+class SyntheticScenes(Dataset):
+    """Scenes ``seed + index`` for index in [0, length), as training tensors; with ``twins``
+    each also holds ``far`` (far_cells), which the depth-twin loss needs."""
+
+    def __init__(self, mesh: BodyMesh, seed: int, length: int, config: SceneConfig,
+                 twins: bool = False) -> None:
         self.mesh, self.seed, self.length, self.config = mesh, seed, length, config
         self.max_people = 1 + config.extra_people
+        self.twins = twins
 
     def __len__(self) -> int:
         return self.length
@@ -67,8 +88,11 @@ class SyntheticScenes(Dataset):
     def __getitem__(self, index: int) -> dict[str, Tensor]:
         if not 0 <= index < self.length:
             raise IndexError(index)
-        return scene_tensors(render_scene(self.mesh, self.seed + index, self.config),
-                             self.max_people)
+        scene = render_scene(self.mesh, self.seed + index, self.config)
+        out = scene_tensors(scene, self.max_people)
+        if self.twins:
+            out["far"] = far_cells(self.mesh, scene)
+        return out
 
 
 def collate_scenes(samples: list[dict[str, Tensor]]) -> dict[str, Tensor]:

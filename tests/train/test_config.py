@@ -120,6 +120,7 @@ def test_network_widths_may_have_any_length(tmp_path: Path) -> None:
     ({"temperature": 0.0}, "temperature must be positive"),
     ({"scene": {"height": 100}}, "multiples of 32"),
     ({"scene": {"width": 48}}, "multiples of 32"),
+    ({"weights": {"twin": -1.0}}, "loss weights must be >= 0"),
 ])
 def test_invalid_values_are_refused(tmp_path: Path, data: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

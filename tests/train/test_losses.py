@@ -19,6 +19,7 @@ from nbf_ros.train.losses import (
     gaussian_maps,
     kernel_neighbours,
     regression_loss,
+    twin_loss,
 )
 
 TEMPERATURE = 0.07
@@ -348,3 +349,32 @@ def test_regression_loss_counts_shape_and_joint_errors() -> None:
 
     assert float(shape_loss) == pytest.approx(0.5)
     assert float(joint_loss) == pytest.approx(10.0 * 0.24 / (24 * 3), rel=1e-4)
+
+
+# twin_loss
+
+
+def test_twin_loss_is_low_when_features_match_their_kernel_and_high_when_the_twins() -> None:
+    kernel, twin = _basis(0, 0), _basis(1, 1)
+
+    right = twin_loss(kernel, kernel, twin, TEMPERATURE)
+    wrong = twin_loss(twin, kernel, twin, TEMPERATURE)
+
+    assert float(right) < 1e-5
+    assert float(wrong) == pytest.approx(1.0 / TEMPERATURE, rel=1e-4)
+
+
+def test_twin_loss_is_log_two_when_the_feature_cannot_tell_them_apart() -> None:
+    between = F.normalize(_basis(0) + _basis(1), dim=-1)
+
+    loss = twin_loss(between, _basis(0), _basis(1), TEMPERATURE)
+
+    assert float(loss) == pytest.approx(math.log(2.0), rel=1e-5)
+
+
+def test_twin_loss_of_no_pixels_is_zero_and_keeps_the_graph() -> None:
+    empty = torch.zeros(0, 4, requires_grad=True)
+
+    loss = twin_loss(empty, torch.zeros(0, 4), torch.zeros(0, 4), TEMPERATURE)
+
+    assert loss.requires_grad and float(loss.detach()) == 0.0

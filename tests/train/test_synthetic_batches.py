@@ -9,7 +9,13 @@ import torch
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import Scene, SceneConfig, render_scene
 from nbf_ros.synth.truth import JointLabel
-from nbf_ros.train.synthetic import STRIDE, SyntheticScenes, collate_scenes, scene_tensors
+from nbf_ros.train.synthetic import (
+    STRIDE,
+    SyntheticScenes,
+    collate_scenes,
+    far_cells,
+    scene_tensors,
+)
 
 SEED = 3
 LENGTH = 3
@@ -141,3 +147,17 @@ def test_collate_stacks_every_tensor(items) -> None:
         for i in range(LENGTH):
             assert torch.equal(value[i], items[i][key]), key
     assert batch["image"].shape == (LENGTH, 3, 64, 64)
+
+
+def test_with_twins_each_cell_seen_on_a_person_holds_that_persons_far_kernel(
+    mesh: BodyMesh, scenes,
+) -> None:
+    with_twins = SyntheticScenes(mesh, SEED, LENGTH, CONFIG, twins=True)
+    for i, scene in enumerate(scenes):
+        item = with_twins[i]
+        seen = item["person"] >= 0
+
+        assert item["far"].shape == item["kernel"].shape
+        assert bool((item["far"][~seen] == -1).all())
+        assert float((item["far"][seen] >= 0).float().mean()) > 0.95
+        assert torch.equal(item["far"], far_cells(mesh, scene))

@@ -85,10 +85,40 @@ def test_resume_drops_log_rows_logged_after_the_checkpoint(tiny_run: Path,
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
     with (run / "log.csv").open("a") as fh:  # as if a stop came after step 35's row
-        fh.write("35,1,1,1,1,1,1,1,0,0.001,1\n")
+        fh.write("35,1,1,0,1,1,1,1,1,0,0.001,1\n")
     train(load_train_config(TINY, {"steps": 40}), run, resume=True, progress=False)
     steps = [int(r["step"]) for r in _log(run)]
     assert steps == sorted(set(steps)) and steps[-2:] == [35, 40]
+
+
+def test_resume_of_a_log_begun_before_the_twin_column_gives_it_zeros(tiny_run: Path,
+                                                                     tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    with (run / "log.csv").open() as fh:
+        old = [{k: v for k, v in r.items() if k != "twin"} for r in csv.DictReader(fh)]
+    with (run / "log.csv").open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, list(old[0]))
+        writer.writeheader()
+        writer.writerows(old)
+
+    train(load_train_config(TINY, {"steps": 40}), run, resume=True, progress=False)
+
+    rows = _log(run)
+    assert [int(r["step"]) for r in rows] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert [r["loss"] for r in rows[:6]] == [float(r["loss"]) for r in old]
+    assert all(r["twin"] == 0.0 for r in rows)  # the term is off in the tiny config
+
+
+def test_a_run_with_the_depth_twin_term_logs_and_trains_it(tmp_path: Path) -> None:
+    cfg = load_train_config(TINY, {"steps": 10, "weights": {"twin": 1.0}})
+
+    result = train(cfg, tmp_path / "run", progress=False)
+
+    rows = _log(tmp_path / "run")
+    assert result.steps == 10
+    assert all(0.0 < r["twin"] < 10.0 for r in rows)
+    assert (tmp_path / "run" / "model.pt").is_file()
 
 
 def test_a_second_run_into_the_same_folder_is_refused(tiny_run: Path) -> None:
