@@ -53,7 +53,9 @@ class ConditionResult:
     name: str
     kernel_accuracy: float  # share of body cells
     kernel_accuracy_10cm: float
-    front_back_accuracy: float  # share of body cells whose twin kernel is over 10 cm away
+    # Share of body cells nearer the true kernel than the depth twin's (cells where the
+    # twin's kernel lies within 10 cm of the true one are not scored).
+    front_back_accuracy: float
     pck_visible: float
     pck_occluded: float  # nan when no joint is occluded
     regression_mpjpe: np.ndarray  # [N] metres
