@@ -111,6 +111,12 @@ class CompactBody(nn.Module):
         pelvis = joints[:, :1]
         return points - pelvis, joints - pelvis
 
+    @torch.no_grad()
+    def mean_rest(self) -> tuple[Tensor, Tensor]:  # -> [N, 3], [J, 3]
+        """Rest-pose points and joints of the mean shape, pelvis at the origin."""
+        points, joints = self.rest(self.joint_template.new_zeros(1, self.num_shape))
+        return points[0], joints[0]
+
     def forward(
         self,
         rotations: Tensor,  # [B, J, 3, 3] local rotations, index 0 = root orientation

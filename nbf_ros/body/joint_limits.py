@@ -57,7 +57,7 @@ class HingeLimits(nn.Module):
         super().__init__()
         names = body.joint_names
         hinges = [h for h in HINGE_CHILD if h in names and HINGE_CHILD[h] in names]
-        rest = body.rest(body.joint_template.new_zeros(1, body.num_shape))[1][0].detach()
+        rest = body.mean_rest()[1]
         frames = [hinge_frame(rest, names, h) for h in hinges]
         bone = torch.stack([b for b, _ in frames]) if frames else rest.new_zeros(0, 3)
         axis = torch.stack([a for _, a in frames]) if frames else rest.new_zeros(0, 3)

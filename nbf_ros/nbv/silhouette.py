@@ -40,9 +40,7 @@ def kernel_normals(volume: NeuralBodyVolume, vertices: Tensor, faces: Tensor) ->
     """Outward unit normal [K, 3] of the rest mesh (vertices [V, 3], faces [F, 3]) at the
     vertex nearest each kernel."""
     normals = vertex_normals(vertices, faces)
-    with torch.no_grad():
-        rest = volume.body.rest(volume.body.joint_template.new_zeros(1, volume.body.num_shape))
-    return normals[torch.cdist(rest[0][0], vertices).argmin(1)]
+    return normals[torch.cdist(volume.body.mean_rest()[0], vertices).argmin(1)]
 
 
 def inset_volume(volume: NeuralBodyVolume, normals: Tensor, geometry: Geometry

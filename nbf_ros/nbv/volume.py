@@ -133,7 +133,7 @@ class NeuralBodyVolume(nn.Module):
 def _rest_bone_axes(body: CompactBody) -> Tensor:  # -> [J, 3]
     """Unit axis of each joint's bone in the rest pose: towards its children, else away
     from its parent."""
-    joints = body.rest(body.joint_template.new_zeros(1, body.num_shape))[1][0]
+    joints = body.mean_rest()[1]
     axes = []
     for j, parent in enumerate(body.parents):
         kids = [c for c, p in enumerate(body.parents) if p == j]

@@ -23,14 +23,12 @@ from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.raster import rasterize
 
-__all__ = ["far_kernels", "front_back_hits", "mirror_kernels", "twin_features"]
+__all__ = ["far_kernels", "front_back_hits", "mirror_kernels", "scored_twins", "twin_features"]
 
 
 def mirror_kernels(volume: NeuralBodyVolume) -> Tensor:  # -> [K] long
     """Each kernel's left-right counterpart: the kernel nearest its mirrored rest position."""
-    body = volume.body
-    with torch.no_grad():
-        rest = body.rest(body.joint_template.new_zeros(1, body.num_shape))[0][0]
+    rest = volume.body.mean_rest()[0]
     mirrored = rest * rest.new_tensor([-1.0, 1.0, 1.0])  # the body's sagittal plane is x = 0
     return torch.cdist(mirrored, rest).argmin(1)
 
@@ -60,6 +58,14 @@ def twin_features(volume: NeuralBodyVolume, posed: CompactBodyOutput,
     return F.normalize(torch.einsum("bkn,knd->bkd", bins, volume.features[mirror]), dim=-1)
 
 
+def scored_twins(kernel: Tensor, far: Tensor, mirror: Tensor, neighbours: Tensor) -> Tensor:
+    """Body cells where the twin shows a kernel that is not the true one's neighbour (any
+    shape of visible ``kernel`` and ``far`` kernels, -1 for none): the cells worth telling
+    apart. ``mirror`` [K] from mirror_kernels, ``neighbours`` [K, K] bool."""
+    twin = mirror[far.clamp_min(0)]
+    return (kernel >= 0) & (far >= 0) & ~neighbours[kernel.clamp_min(0), twin]
+
+
 def front_back_hits(
     features: Tensor,  # [B, h, w, D] unit image features
     kernel: Tensor,  # [B, h, w] long, visible kernel per cell, -1 off the body
@@ -71,10 +77,9 @@ def front_back_hits(
 ) -> Tensor:  # [N] bool
     """Per body cell where the twin shows a kernel that is not the true one's neighbour:
     whether the cell's feature is nearer the true kernel's feature than the twin's."""
-    pair = (kernel >= 0) & (far >= 0)
+    pair = scored_twins(kernel, far, mirror, neighbours)
     batch = torch.nonzero(pair, as_tuple=True)[0]
-    k_true, k_far = kernel[pair], far[pair]
     feats = features[pair]
-    own = (feats * kernel_features[batch, k_true]).sum(-1)
-    other = (feats * twin[batch, k_far]).sum(-1)
-    return (own > other)[~neighbours[k_true, mirror[k_far]]]
+    own = (feats * kernel_features[batch, kernel[pair]]).sum(-1)
+    other = (feats * twin[batch, far[pair]]).sum(-1)
+    return own > other

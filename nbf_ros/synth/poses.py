@@ -27,7 +27,7 @@ def random_body_pose(body: CompactBody, batch: int, gen: torch.Generator,
     names = body.joint_names
     act = torch.as_tensor(activity, dtype=torch.float32).expand(batch)
     aa = torch.zeros(batch, len(names), 3)
-    rest_joints = body.rest(body.joint_template.new_zeros(1, body.num_shape))[1][0].cpu()
+    rest_joints = body.mean_rest()[1].cpu()
     for name, limit in JOINT_LIMITS_DEG.items():
         if name not in names:
             continue

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from nbf_ros.device import resolve_device
 from nbf_ros.nbv.volume import NeuralBodyVolume
-from nbf_ros.synth.depth_twin import mirror_kernels, twin_features
+from nbf_ros.synth.depth_twin import mirror_kernels, scored_twins, twin_features
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.truth import JointLabel
 from nbf_ros.train.config import TrainConfig
@@ -92,8 +92,7 @@ def batch_losses(out: NetOutput, batch: dict[str, Tensor], volume: NeuralBodyVol
             raise ValueError("the depth-twin loss needs the batch's far cells and mirror kernels")
         twin_table = twin_features(volume, posed, mirror)  # [G, K, D]
         far = batch["far"][body]
-        # Where the twin shows the true kernel's neighbour, there is nothing to tell apart.
-        apart = (far >= 0) & ~neighbours[kernel, mirror[far.clamp_min(0)]]
+        apart = scored_twins(kernel, far, mirror, neighbours)
         twin = twin_loss(f_body[apart], kfeat[group[apart], kernel[apart]],
                          twin_table[group[apart], far[apart]], cfg.temperature)
     else:

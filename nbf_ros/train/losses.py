@@ -30,9 +30,7 @@ __all__ = ["background_loss", "contrastive_loss", "focal_loss", "gaussian_maps",
 
 def kernel_neighbours(volume: NeuralBodyVolume, radius: float) -> Tensor:  # -> [K, K] bool
     """Pairs of kernels closer than ``radius`` at rest (a kernel is its own neighbour)."""
-    body = volume.body
-    with torch.no_grad():
-        rest = body.rest(body.joint_template.new_zeros(1, body.num_shape))[0][0]
+    rest = volume.body.mean_rest()[0]
     return torch.cdist(rest, rest) < radius
 
 

@@ -20,8 +20,7 @@ ALONE = replace(SceneConfig(), extra_people=0, occluder_probability=0.0)
 
 
 def _rest(volume: NeuralBodyVolume) -> torch.Tensor:
-    body = volume.body
-    return body.rest(torch.zeros(1, body.num_shape))[0][0]
+    return volume.body.mean_rest()[0]
 
 
 @pytest.fixture(scope="module")
