@@ -18,6 +18,10 @@ start" picks the fit nearest the truth: what a perfect choice would give. "Least
 error" rows hedge instead of choosing the lowest score: each start's chance is a softmax of
 its score, and the start with the least expected MPJPE to the others is kept (minimum Bayes
 risk over the starts); the fitter does not offer it, so it is compared, never stored.
+"Regression head when" rows fall back to the network's regressed pose instead of a fit: when
+a start turned more than 90 degrees from the kept one scores within a margin of it (a near
+tie with a far turn, as the depth twin gives), or when the kept start turns far from the
+regressed turn. Also compared, never stored.
 ``--fits FILE`` keeps every start's fit (and its joints) so that new rules can be ranked
 again without fitting.
 
@@ -198,6 +202,31 @@ def least_expected_error(cfg, temperature: float,  # noqa: ANN001
     return pick
 
 
+def tie_fallback(cfg, margin: float,  # noqa: ANN001
+                 apart_deg: float = 90.0) -> Callable[[Image], int | None]:
+    """The kept start, or the regression head (None) when a start turned more than
+    ``apart_deg`` from it scores within ``margin`` of it."""
+    def pick(img: Image) -> int | None:
+        score = choice_score(cfg, img.loss, img.projected, img.keypoints, img.given_root,
+                             img.root)
+        k = int(score.argmin())
+        apart = torch.rad2deg(rotation_angle(img.root[k].T @ img.root)) > apart_deg
+        return None if bool((score[apart] - score[k] < margin).any()) else k
+    return pick
+
+
+def turn_fallback(cfg, max_deg: float) -> Callable[[Image], int | None]:  # noqa: ANN001
+    """The kept start, or the regression head (None) when its root turns more than
+    ``max_deg`` from the regressed root."""
+    def pick(img: Image) -> int | None:
+        score = choice_score(cfg, img.loss, img.projected, img.keypoints, img.given_root,
+                             img.root)
+        k = int(score.argmin())
+        turn = torch.rad2deg(rotation_angle(img.given_root[k].T @ img.root[k]))
+        return None if float(turn) > max_deg else k
+    return pick
+
+
 def main(argv: list[str] | None = None) -> int:
     """Fit, rank the choice rules, report, and store the best."""
     parser = argparse.ArgumentParser(description=__doc__,
@@ -213,6 +242,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="hypothesis_turn_weight values (per radian squared)")
     parser.add_argument("--temperatures", type=float, nargs="+", default=[0.01, 0.03, 0.1, 0.3],
                         help="temperatures of the least-expected-error rows (score units)")
+    parser.add_argument("--tie-margins", type=float, nargs="+", default=[0.02, 0.04, 0.08],
+                        help="score margins of the regression-when-tied rows")
+    parser.add_argument("--max-turns", type=float, nargs="+", default=[30.0, 60.0, 90.0],
+                        help="turns (degrees) of the regression-when-turned rows")
     parser.add_argument("--fits", type=Path,
                         help="cache of every start's fit: read when it exists (same model, "
                              "people and grid), else written after fitting")
@@ -269,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
         rows.insert(-1, dict(name=f"least expected error, the model file's score at "
                                   f"temperature {t:g}",
                              **evaluate(images, least_expected_error(current, t, distances))))
+    for m in args.tie_margins:  # fallbacks the fitter does not offer: compared, never stored
+        rows.insert(-1, dict(name=f"regression head when a start over 90 deg away scores "
+                                  f"within {m:g}", **evaluate(images, tie_fallback(current, m))))
+    for d in args.max_turns:
+        rows.insert(-1, dict(name=f"regression head when the kept start turns over {d:g} deg "
+                                  "from the regressed turn",
+                             **evaluate(images, turn_fallback(current, d))))
     entry = {"model": model.name,
              "environment": environment(pipeline.device), "people": args.people,
              "stride": args.stride, "seed": first_seed, "test": args.test,
@@ -371,10 +411,13 @@ def plot(entry: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     best = min(entry["grid"], key=lambda r: r["score"])
-    hedges = [r for r in entry["rows"] if r["name"].startswith("least expected")]
-    shown = [r for r in entry["rows"] if r not in hedges]
-    if hedges:  # one bar group for the hedges: the one with the lowest four-column mean
-        shown.insert(-1, min(hedges, key=lambda r: np.mean([r[c] for c in COLUMNS])))
+    shown = [r for r in entry["rows"]
+             if not r["name"].startswith(("least expected", "regression head when"))]
+    for family in ("least expected", "regression head when"):
+        # One bar group per family: its row with the lowest four-column mean.
+        members = [r for r in entry["rows"] if r["name"].startswith(family)]
+        if members:
+            shown.insert(-1, min(members, key=lambda r: np.mean([r[c] for c in COLUMNS])))
     shown.append(dict(best, name="best rule: " + best["name"]))
     fig, (bars, heat) = plt.subplots(1, 2, figsize=(12, 5.2),
                                      gridspec_kw={"width_ratios": [1.6, 1]})

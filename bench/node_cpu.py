@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+# The repository root, so that nbf_ros imports without an install (as on the GPU machine).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import RESULTS, environment  # noqa: E402
 

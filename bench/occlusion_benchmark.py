@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+# The repository root, so that nbf_ros imports without an install (as on the GPU machine).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import RESULTS, environment  # noqa: E402
 
@@ -151,6 +153,16 @@ def _run_label(env: dict) -> str:
     return f"{env['date']}, {env['device']}"
 
 
+def _where(data: dict) -> str:
+    """Where the table's rows ran: this run's date, device and torch, or, for a table merged
+    from several runs (our methods on a GPU, MediaPipe on a CPU), each run's date and device."""
+    labels = list(dict.fromkeys(data.get("runs", {}).values()))
+    if len(labels) > 1:
+        return " and ".join(labels)
+    env = data["environment"]
+    return f"{env['date']}, {env['device']}, torch {env['torch']}"
+
+
 def _earlier_run(path: Path, images: int, stride: int) -> dict:
     """An earlier run's results to merge; SystemExit when they are not the same test."""
     try:
@@ -165,8 +177,7 @@ def _earlier_run(path: Path, images: int, stride: int) -> dict:
 
 
 def markdown(data: dict) -> str:
-    env = data["environment"]
-    lines = [f"# Occlusion benchmark ({env['date']}, {env['device']}, torch {env['torch']})",
+    lines = [f"# Occlusion benchmark ({_where(data)})",
              "", f"`python bench/occlusion_benchmark.py --images {data['images']} --stride "
              f"{data['stride']}`: {data['images']} held-out synthetic people at 224 x 224; "
              "MPJPE / PA-MPJPE in mm on the 12 joints all methods report (shoulders to "
@@ -233,9 +244,8 @@ def plot(data: dict, scene, png: Path) -> None:  # noqa: ANN001
         sub.imshow(with_square(scene.image, textured_square(square_seed(0, 80), 80), corner))
         sub.set_title(f"worst AdvOcc-80 square:\n{method}", fontsize=8)
         sub.axis("off")
-    env = data["environment"]
-    fig.suptitle(f"occlusion benchmark, {data['images']} synthetic people, {env['date']}, "
-                 f"{env['device']}", fontsize=9)
+    fig.suptitle(f"occlusion benchmark, {data['images']} synthetic people, {_where(data)}",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(png, dpi=90)
     plt.close(fig)
