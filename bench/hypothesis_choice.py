@@ -90,6 +90,11 @@ class Image:
     selection: np.ndarray  # [H] mm on the joints the square leaves visible
     regression: tuple[float, float]  # the regression head's (MPJPE, selection error)
 
+    def score(self, cfg) -> torch.Tensor:  # noqa: ANN001
+        """[H] what the fitter's choice with ``cfg``'s weights minimises, per start."""
+        return choice_score(cfg, self.loss, self.projected, self.keypoints, self.given_root,
+                            self.root)
+
 
 def fit_images(pipeline, first_seed: int, people: int, stride: int,  # noqa: ANN001
                batch: int) -> list[Image]:
@@ -179,8 +184,7 @@ def worst_square_diagnosis(images: list[Image], pick) -> list[dict]:  # noqa: AN
 def rule(cfg) -> Callable[[Image], int]:  # noqa: ANN001
     """The start a choice with ``cfg``'s weights keeps, per image."""
     def pick(img: Image) -> int:
-        score = choice_score(cfg, img.loss, img.projected, img.keypoints, img.given_root,
-                             img.root)
+        score = img.score(cfg)
         return int(score.argmin())
     return pick
 
@@ -195,8 +199,7 @@ def least_expected_error(cfg, temperature: float,  # noqa: ANN001
         if id(img) not in distances:
             distances[id(img)] = np.array([[pose_errors(a, b)[0] for b in img.joints]
                                            for a in img.joints])
-        score = choice_score(cfg, img.loss, img.projected, img.keypoints, img.given_root,
-                             img.root).double().numpy()
+        score = img.score(cfg).double().numpy()
         chance = np.exp(-(score - score.min()) / temperature)
         return int(np.argmin(distances[id(img)] @ (chance / chance.sum())))
     return pick
@@ -207,8 +210,7 @@ def tie_fallback(cfg, margin: float,  # noqa: ANN001
     """The kept start, or the regression head (None) when a start turned more than
     ``apart_deg`` from it scores within ``margin`` of it."""
     def pick(img: Image) -> int | None:
-        score = choice_score(cfg, img.loss, img.projected, img.keypoints, img.given_root,
-                             img.root)
+        score = img.score(cfg)
         k = int(score.argmin())
         apart = torch.rad2deg(rotation_angle(img.root[k].T @ img.root)) > apart_deg
         return None if bool((score[apart] - score[k] < margin).any()) else k
@@ -219,8 +221,7 @@ def turn_fallback(cfg, max_deg: float) -> Callable[[Image], int | None]:  # noqa
     """The kept start, or the regression head (None) when its root turns more than
     ``max_deg`` from the regressed root."""
     def pick(img: Image) -> int | None:
-        score = choice_score(cfg, img.loss, img.projected, img.keypoints, img.given_root,
-                             img.root)
+        score = img.score(cfg)
         k = int(score.argmin())
         turn = torch.rad2deg(rotation_angle(img.given_root[k].T @ img.root[k]))
         return None if float(turn) > max_deg else k
