@@ -220,9 +220,10 @@ def tie_fallback(cfg, margin: float,  # noqa: ANN001
 def turn_fallback(cfg, max_deg: float) -> Callable[[Image], int | None]:  # noqa: ANN001
     """The kept start, or the regression head (None) when its root turns more than
     ``max_deg`` from the regressed root."""
+    kept = rule(cfg)
+
     def pick(img: Image) -> int | None:
-        score = img.score(cfg)
-        k = int(score.argmin())
+        k = kept(img)
         turn = torch.rad2deg(rotation_angle(img.given_root[k].T @ img.root[k]))
         return None if float(turn) > max_deg else k
     return pick
@@ -412,9 +413,9 @@ def plot(entry: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     best = min(entry["grid"], key=lambda r: r["score"])
-    shown = [r for r in entry["rows"]
-             if not r["name"].startswith(("least expected", "regression head when"))]
-    for family in ("least expected", "regression head when"):
+    families = ("least expected", "regression head when")
+    shown = [r for r in entry["rows"] if not r["name"].startswith(families)]
+    for family in families:
         # One bar group per family: its row with the lowest four-column mean.
         members = [r for r in entry["rows"] if r["name"].startswith(family)]
         if members:
