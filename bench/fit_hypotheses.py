@@ -46,6 +46,7 @@ from nbf_ros.fitting.config import FitConfig  # noqa: E402
 from nbf_ros.fitting.fitter import Fitter, turned_starts  # noqa: E402
 from nbf_ros.nbv.renderer import RenderConfig  # noqa: E402
 from nbf_ros.vision.weights import (  # noqa: E402
+    CHOICE_KEYS,
     DEFAULT_MODEL,
     fit_settings,
     load_model,
@@ -72,10 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     net, volume, meta = load_model(model, device)
     batch, read = validation_people(net, volume, args.count, device)
     truth, true_root = batch["joints"][:, 0], batch["rotations"][:, 0, 0]
-    # The choice's turn weight is bench/hypothesis_choice.py's to set, after this: here the
-    # starts compete on score alone, or every K would look like one start.
+    # The choice's turn weight and blend are bench/hypothesis_choice.py's to set, after
+    # this: here the starts compete on score alone, or every K would look like one start.
     stored = {k: v for k, v in fit_settings(meta).items()
-              if k not in ("hypotheses", "hypothesis_keypoint_weight", "hypothesis_turn_weight")}
+              if k != "hypotheses" and k not in CHOICE_KEYS}
     base = dataclasses.replace(FitConfig(render=RenderConfig(opacity=meta["render_opacity"])),
                                **stored)
     reg_err = mpjpe(read.regression_joints, truth)

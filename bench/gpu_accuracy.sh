@@ -3,7 +3,8 @@
 # re-choose the model's fit objective (fit_settings, not run unless named), choose the cold
 # fit's turned starts on validation people and store them in the model file
 # (fit_hypotheses: bench/fit_hypotheses.py --store), then the rule that chooses among them
-# behind the worst square (hypothesis_choice: bench/hypothesis_choice.py --store), evaluate
+# behind the worst square and whether to blend them instead (hypothesis_choice:
+# bench/hypothesis_choice.py --store, then --store-blend on the same fits), evaluate
 # the model on the held-out test (network_eval: its card), then the occlusion benchmark's
 # own methods (occlusion: bench/occlusion_benchmark.py; MediaPipe, which has no wheel there,
 # joins on the CPU with --methods mediapipe --merge). PARTS names the parts to run (default
@@ -36,9 +37,15 @@ if [[ $parts == *" fit_hypotheses "* ]]; then
     chosen+=("cold fits' turned starts set by bench/fit_hypotheses.py --store")
 fi
 if [[ $parts == *" hypothesis_choice "* ]]; then
+    # The fits are kept (outside the logs: tens of MB that PACK must not carry), so that
+    # the blend is chosen by the stored weights in seconds.
+    fits=$(mktemp -d)/hypothesis_choice_fits.pt
     part hypothesis_choice 150 python3 bench/hypothesis_choice.py --device cuda --people 24 \
-        --stride 40 --batch 32 --store
-    chosen+=("the choice among them set by bench/hypothesis_choice.py --store")
+        --stride 40 --batch 32 --fits "$fits" --store
+    part hypothesis_blend 60 python3 bench/hypothesis_choice.py --device cuda --people 24 \
+        --stride 40 --batch 32 --fits "$fits" --store-blend
+    chosen+=("the choice among them and its blend set by bench/hypothesis_choice.py --store, "
+             "then --store-blend")
 fi
 if [[ $parts == *" network_eval "* ]]; then
     history=$(sed -n 's/^- history: //p' models/nbf_anny_net.card.md)  # the card keeps it

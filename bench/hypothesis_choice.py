@@ -1,7 +1,7 @@
 """Whether the choice among a cold fit's turned starts holds behind the worst square.
 
     python bench/hypothesis_choice.py [--people 12] [--stride 40] [--device cuda] [--store]
-                                      [--fits FILE]
+                                      [--store-blend] [--fits FILE]
 
 A cold fit keeps the turned start with the lowest score (FitConfig.hypotheses,
 nbf_ros.fitting.fitter.choice_score): the fit's loss, plus the 2D keypoint term
@@ -21,7 +21,13 @@ risk over the starts); the fitter does not offer it, so it is compared, never st
 "Regression head when" rows fall back to the network's regressed pose instead of a fit: when
 a start turned more than 90 degrees from the kept one scores within a margin of it (a near
 tie with a far turn, as the depth twin gives), or when the kept start turns far from the
-regressed turn. Also compared, never stored.
+regressed turn. Also compared, never stored. "Blend of the starts" rows output no one
+start: the starts' joints averaged with weights softmax(-score / temperature), the
+posterior mean when the scores are read as the starts' chances (what the fitter outputs
+with hypothesis_blend_temperature; the kept start still gives the state and mesh).
+``--store-blend`` writes the temperature with the lowest four-column mean, or 0 when the
+model file's own rule beats every blend, into the model file; it blends by the file's
+score, so choose the weights first (``--store``) and the blend in a second run.
 ``--fits FILE`` keeps every start's fit (and its joints) so that new rules can be ranked
 again without fitting.
 
@@ -35,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import hashlib
 import json
 import sys
 from collections.abc import Callable
@@ -61,10 +66,11 @@ from nbf_ros.eval.occlusion import (  # noqa: E402
     textured_square,
     with_square,
 )
-from nbf_ros.fitting.fitter import choice_score  # noqa: E402
+from nbf_ros.fitting.fitter import blended_joints, choice_score  # noqa: E402
 from nbf_ros.nbv.camera import project  # noqa: E402
 from nbf_ros.node_settings import build_pipeline, default_settings  # noqa: E402
 from nbf_ros.vision.weights import (  # noqa: E402
+    fit_identity,
     fit_settings,
     resolve_model_path,
     update_model_meta,
@@ -106,9 +112,7 @@ def fit_images(pipeline, first_seed: int, people: int, stride: int,  # noqa: ANN
         person = scene.people[0]
         height, width = scene.image.shape[:2]
         truth, keypoints = person_targets(person)
-        jobs: list[tuple[int, tuple[int, int] | None]] = [(0, None)]
-        for side in (40, 80):
-            jobs += [(side, c) for c in grid_corners(person.box, side, stride, width, height)]
+        jobs = square_jobs(person.box, stride, width, height)
         squares = {side: textured_square(square_seed(i, side), side) for side in (40, 80)}
         for start in tqdm(range(0, len(jobs), batch), desc="squares", leave=False):
             chunk = jobs[start:start + batch]
@@ -124,9 +128,7 @@ def fit_images(pipeline, first_seed: int, people: int, stride: int,  # noqa: ANN
             joints = common_joints(res.joints.cpu().numpy()).reshape(len(chunk), hyp, 12, 3)
             regressed = common_joints(read.regression_joints.cpu().numpy())
             for k, (side, corner) in enumerate(chunk):
-                free = (np.ones(12, bool) if corner is None
-                        else ~covered(keypoints, corner, side))
-                free = free if free.any() else np.ones(12, bool)
+                free = left_visible(keypoints, side, corner)
                 part = slice(k * hyp, (k + 1) * hyp)
                 images.append(Image(
                     person=i, side=side, loss=res.loss[part].cpu(),
@@ -143,6 +145,23 @@ def fit_images(pipeline, first_seed: int, people: int, stride: int,  # noqa: ANN
     return images
 
 
+def square_jobs(box: np.ndarray, stride: int, width: int,
+                height: int) -> list[tuple[int, tuple[int, int] | None]]:
+    """(side, corner) of one person's images in fitting order: clean (0, None), then every
+    40 px and every 80 px square of the stride grid over the box."""
+    jobs: list[tuple[int, tuple[int, int] | None]] = [(0, None)]
+    for side in (40, 80):
+        jobs += [(side, c) for c in grid_corners(box, side, stride, width, height)]
+    return jobs
+
+
+def left_visible(keypoints: np.ndarray, side: int, corner: tuple[int, int] | None) -> np.ndarray:
+    """bool [12]: the common joints a square leaves visible, what picks the worst square
+    (all of them when it hides every one, or when there is no square)."""
+    free = np.ones(12, bool) if corner is None else ~covered(keypoints, corner, side)
+    return free if free.any() else np.ones(12, bool)
+
+
 def evaluate(images: list[Image], pick) -> dict[str, float]:  # noqa: ANN001
     """Mean MPJPE (mm) per column when ``pick`` (Image -> start index, or None for the
     regression head) chooses; the adversary takes each person's worst square."""
@@ -150,14 +169,21 @@ def evaluate(images: list[Image], pick) -> dict[str, float]:  # noqa: ANN001
         k = pick(img)
         return img.regression if k is None else (img.mpjpe[k], img.selection[k])
 
+    return worst_case(images, chosen)
+
+
+def worst_case(images: list[Image], errors) -> dict[str, float]:  # noqa: ANN001
+    """Mean MPJPE (mm) per column of an output whose ``errors`` (Image -> (MPJPE, error on
+    the joints the square leaves visible)) are given; the adversary takes each person's
+    square with the largest second one."""
     out = {}
     people = sorted({img.person for img in images})
     by_side = {side: [[img for img in images if img.person == p and img.side == side]
                       for p in people] for side in (0, 40, 80)}
-    out["clean"] = float(np.mean([chosen(imgs[0])[0] for imgs in by_side[0]]))
-    out["all squares"] = float(np.mean([chosen(img)[0] for img in images if img.side]))
+    out["clean"] = float(np.mean([errors(imgs[0])[0] for imgs in by_side[0]]))
+    out["all squares"] = float(np.mean([errors(img)[0] for img in images if img.side]))
     for side in (40, 80):
-        worst = [max((chosen(img) for img in imgs), key=lambda e: e[1])[0]
+        worst = [max((errors(img) for img in imgs), key=lambda e: e[1])[0]
                  for imgs in by_side[side]]
         out[f"AdvOcc-{side}"] = float(np.mean(worst))
     return out
@@ -251,17 +277,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fits", type=Path,
                         help="cache of every start's fit: read when it exists (same model, "
                              "people and grid), else written after fitting")
+    parser.add_argument("--blend-temperatures", type=float, nargs="+",
+                        default=[0.01, 0.03, 0.1, 0.3, 1.0],
+                        help="temperatures of the blend rows (score units)")
     parser.add_argument("--store", action="store_true",
                         help="write the best rule's two weights into the model file")
+    parser.add_argument("--store-blend", action="store_true",
+                        help="write the blend temperature with the lowest four-column mean "
+                             "(0: keep the rule's start) into the model file")
     parser.add_argument("--test", action="store_true",
                         help="the occlusion benchmark's test people (a check; never stored)")
     args = parser.parse_args(argv)
     if args.people < 1 or args.stride < 1 or args.batch < 1:
         parser.error("--people, --stride and --batch must be positive")
-    if min(args.temperatures) <= 0:
-        parser.error("--temperatures must be positive")
-    if args.test and args.store:
+    if min(args.temperatures) <= 0 or min(args.blend_temperatures) <= 0:
+        parser.error("--temperatures and --blend-temperatures must be positive")
+    if args.test and (args.store or args.store_blend):
         parser.error("--test checks a rule on held-out people: choose with --store without it")
+    if args.store and args.store_blend:
+        parser.error("store the weights first (--store), then the blend by the stored score "
+                     "(--store-blend, a second run; with --fits it takes seconds)")
     first_seed = held_out_first_seed() if args.test else VALIDATION_FIRST_SEED
     settings = dict(default_settings(), model=args.model, device=args.device)
     pipeline, _ = build_pipeline(settings)
@@ -271,8 +306,9 @@ def main(argv: list[str] | None = None) -> int:
     pipeline.fit_config = cfg
     model = resolve_model_path(args.model)
     key = None if args.fits is None else {
-        # The model file's bytes, not its name: a retrained file at the same path fits anew.
-        "model": hashlib.sha256(model.read_bytes()).hexdigest(), "seed": first_seed,
+        # What shapes the fits, not the file's name: a retrained file at the same path fits
+        # anew, while re-chosen choice settings (--store) keep the cache.
+        "model": fit_identity(model), "seed": first_seed,
         "people": args.people, "stride": args.stride, "hypotheses": cfg.hypotheses}
     images = cached_fits(args.fits, key)
     if images is None:
@@ -304,6 +340,12 @@ def main(argv: list[str] | None = None) -> int:
         rows.insert(-1, dict(name=f"least expected error, the model file's score at "
                                   f"temperature {t:g}",
                              **evaluate(images, least_expected_error(current, t, distances))))
+    truth = truths(images, first_seed, args.people, args.stride)
+    blend_t = cfg.hypothesis_blend_temperature
+    for t in sorted({*args.blend_temperatures, *([blend_t] if blend_t > 0 else [])}):
+        rows.insert(-1, dict(name=f"blend of the starts, the model file's score at "
+                                  f"temperature {t:g}", blend_temperature=t,
+                             **worst_case(images, blend_errors(current, t, truth))))
     for m in args.tie_margins:  # fallbacks the fitter does not offer: compared, never stored
         rows.insert(-1, dict(name=f"regression head when a start over 90 deg away scores "
                                   f"within {m:g}", **evaluate(images, tie_fallback(current, m))))
@@ -325,6 +367,13 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{name}.md").write_text(markdown(entry))
     plot(entry, RESULTS / f"{name}.png")
     print(markdown(entry))
+    if args.store_blend:  # the lowest four-column mean among the rule and its blends
+        kept = [r for r in rows if r["name"].startswith(("the model file's rule", "blend of"))]
+        chosen = min(kept, key=lambda r: np.mean([r[c] for c in COLUMNS]))
+        t = chosen.get("blend_temperature", 0.0)
+        update_model_meta(model, fit=dict(fit_settings(pipeline.meta),
+                                          hypothesis_blend_temperature=t))
+        print(f"stored blend temperature {t:g} in {model}")
     if args.store:  # the file's other fit settings as the pipeline read them
         update_model_meta(model, fit=dict(fit_settings(pipeline.meta),
                                           hypothesis_keypoint_weight=best["keypoint_weight"],
@@ -334,15 +383,51 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def truths(images: list[Image], first_seed: int, people: int,
+           stride: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Each image's (true common joints [12, 3], joints its square leaves visible [12]), by
+    id, rebuilt from the seeds and grid its fits were made with, in fitting order."""
+    order = []
+    for p, scene in enumerate(single_people(first_seed, people)):
+        person = scene.people[0]
+        joints, keypoints = person_targets(person)
+        height, width = scene.image.shape[:2]
+        order += [(p, side, (joints, left_visible(keypoints, side, corner)))
+                  for side, corner in square_jobs(person.box, stride, width, height)]
+    if [(p, s) for p, s, _ in order] != [(img.person, img.side) for img in images]:
+        raise SystemExit("the fits do not follow their seeds and grid: fit them again")
+    return {id(img): t for img, (_, _, t) in zip(images, order, strict=True)}
+
+
+def blend_errors(cfg, temperature: float,  # noqa: ANN001
+                 truth: dict[int, tuple[np.ndarray, np.ndarray]]):  # noqa: ANN201
+    """Image -> (MPJPE, error on the joints left visible) of the starts' joints blended as
+    the fitter does with ``hypothesis_blend_temperature`` (fitter.blended_joints)."""
+    def errors(img: Image) -> tuple[float, float]:
+        joints = blended_joints(img.score(cfg)[None].double(),
+                                torch.as_tensor(img.joints)[None].double(), temperature)[0]
+        true, visible = truth[id(img)]
+        return pose_errors(joints.numpy(), true)[0], pose_errors(joints.numpy(), true,
+                                                                 visible)[0]
+    return errors
+
+
 def cached_fits(path: Path | None, key: dict | None) -> list[Image] | None:
     """The fits stored at ``path`` for the same model, people and grid, else None."""
     if path is None or not path.is_file():
         return None
-    stored = torch.load(path, weights_only=False)  # our own cache, written above
-    if stored.get("key") != key:
-        raise SystemExit(f"{path} holds fits of {stored.get('key')}, not {key}: "
+    stored, images = load_fits(path)
+    if stored != key:
+        raise SystemExit(f"{path} holds fits of {stored}, not {key}: "
                          "remove it or name another --fits file")
-    return [Image(**fields) for fields in stored["images"]]
+    return images
+
+
+def load_fits(path: Path) -> tuple[dict, list[Image]]:
+    """A --fits cache: what it was fitted with (model hash, seed, people, grid, starts) and
+    its images."""
+    stored = torch.load(path, weights_only=False)  # our own cache, written by main()
+    return stored.get("key"), [Image(**fields) for fields in stored["images"]]
 
 
 def held_out_first_seed() -> int:
@@ -413,7 +498,7 @@ def plot(entry: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     best = min(entry["grid"], key=lambda r: r["score"])
-    families = ("least expected", "regression head when")
+    families = ("least expected", "blend of", "regression head when")
     shown = [r for r in entry["rows"] if not r["name"].startswith(families)]
     for family in families:
         # One bar group per family: its row with the lowest four-column mean.

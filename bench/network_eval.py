@@ -69,7 +69,9 @@ def _fit_line(fit: dict | None) -> str:
             f"steps, {100 * fit['coarse_fraction']:.0f}% of the steps at half resolution; "
             f"{fit.get('hypotheses', 1)} start(s) turned evenly about the body's vertical "
             f"axis, keypoint weight {fit.get('hypothesis_keypoint_weight', 0.0)} and turn "
-            f"weight {fit.get('hypothesis_turn_weight', 0.0)} in the choice among them")
+            f"weight {fit.get('hypothesis_turn_weight', 0.0)} in the choice among them"
+            + (f", joints blended over them at temperature {blend:g}"
+               if (blend := fit.get("hypothesis_blend_temperature", 0.0)) else ""))
 
 
 def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,

@@ -41,6 +41,12 @@ def common_joints(smpl24: np.ndarray) -> np.ndarray:
     return np.asarray(smpl24)[..., _COMMON_INDEX, :]
 
 
+def mid_hip_aligned(joints: np.ndarray) -> np.ndarray:
+    """Common joints [..., 12, 3] less their mid-hip: what the errors compare."""
+    joints = np.asarray(joints)
+    return joints - joints[..., _HIPS, :].mean(-2, keepdims=True)
+
+
 def pose_errors(pred: np.ndarray, gt: np.ndarray, joints: np.ndarray | None = None
                 ) -> tuple[float, float]:
     """(MPJPE, PA-MPJPE) in mm of 12 common joints [12, 3] (metres), mid-hip aligned, over
@@ -49,8 +55,7 @@ def pose_errors(pred: np.ndarray, gt: np.ndarray, joints: np.ndarray | None = No
     if not np.isfinite(pred).all():
         return float("nan"), float("nan")
     sel = np.ones(len(gt), bool) if joints is None else np.asarray(joints, bool)
-    p = pred - pred[_HIPS].mean(0)
-    g = gt - gt[_HIPS].mean(0)
+    p, g = mid_hip_aligned(pred), mid_hip_aligned(gt)
     mpjpe = float(np.linalg.norm(p - g, axis=-1)[sel].mean()) * 1000
     pa = float(procrustes_errors(pred, gt)[sel].mean()) * 1000
     return mpjpe, pa

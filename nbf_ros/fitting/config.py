@@ -43,6 +43,11 @@ class FitConfig:
     # in that choice only: a square hiding the cues that tell the turns apart tips a choice
     # by score alone, while the regressed turn it starts from barely moves.
     hypothesis_turn_weight: float = 0.0
+    # Above 0, a cold fit's joints are the starts' joints averaged with weights
+    # softmax(-score / this) rather than the lowest score's (its state, mesh and
+    # visibility stay the kept start's): the posterior mean hedges near ties between turns,
+    # the cases where the choice costs most (bench/choice_bounds.py).
+    hypothesis_blend_temperature: float = 0.0
     coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
     coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
     fit_shape: bool = False  # also fit shape coefficients
@@ -95,7 +100,8 @@ class FitConfig:
         if not 1 <= self.hypotheses <= MAX_HYPOTHESES:
             raise ValueError(f"hypotheses must be in [1, {MAX_HYPOTHESES}], got "
                              f"{self.hypotheses}")
-        for name in ("hypothesis_keypoint_weight", "hypothesis_turn_weight"):
+        for name in ("hypothesis_keypoint_weight", "hypothesis_turn_weight",
+                     "hypothesis_blend_temperature"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.coarse_fraction <= 1.0:

@@ -41,7 +41,7 @@ from nbf_ros.nbv.likelihood import (
 from nbf_ros.nbv.renderer import kernel_weights, reach_radius, select_kernels, window_reach
 from nbf_ros.nbv.volume import NeuralBodyVolume
 
-__all__ = ["Fitter", "choice_score", "turned_starts"]
+__all__ = ["Fitter", "blended_joints", "choice_score", "turned_starts"]
 
 
 @dataclass
@@ -177,8 +177,13 @@ class Fitter:
                              given, state.rotations[:, 0])
         best = score.view(batch, hyp).argmin(1)
         pick = torch.arange(batch, device=dev) * hyp + best
-        return self._result(state, loss, extras, visibility, steps, ~active, run.fine.camera,
-                            pick, best)
+        out = self._result(state, loss, extras, visibility, steps, ~active, run.fine.camera,
+                           pick, best)
+        if cfg.hypothesis_blend_temperature > 0:
+            out.joints = blended_joints(score.view(batch, hyp).detach(),
+                                        extras["joints"].detach().view(batch, hyp, -1, 3),
+                                        cfg.hypothesis_blend_temperature)
+        return out
 
     def _levels(self, features: Tensor, camera: CropCamera, start: BodyState, cfg: FitConfig,
                 hyp: int, coarse: bool) -> tuple[_Level, _Level | None]:
@@ -595,6 +600,13 @@ def choice_score(cfg: FitConfig, loss: Tensor, projected: Tensor,
         turn = rotation_angle(given_root.transpose(-1, -2) @ root)
         score = score + cfg.hypothesis_turn_weight * turn.square()
     return score
+
+
+def blended_joints(score: Tensor, joints: Tensor, temperature: float) -> Tensor:  # [B, J, 3]
+    """Each body's starts' joints [B, H, J, 3] averaged with weights softmax(-score [B, H] /
+    temperature): the expected pose when the scores are read as the starts' chances."""
+    chance = torch.softmax(-score / temperature, dim=1)
+    return torch.einsum("bh,bhjc->bjc", chance.to(joints.dtype), joints)
 
 
 def turned_starts(state: BodyState, hyp: int) -> BodyState:

@@ -8,6 +8,7 @@ geometry comes from the volume file named inside it. Tensors only, read with
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file
 from nbf_ros.vision.network import FeatureNet, NetworkConfig
 
-__all__ = ["DEFAULT_MODEL", "FIT_KEYS", "FORMAT", "SCHEDULE_KEYS", "VERSION", "fit_settings",
-           "load_model", "resolve_model_path", "save_model", "update_model_meta"]
+__all__ = ["CHOICE_KEYS", "DEFAULT_MODEL", "FIT_KEYS", "FORMAT", "SCHEDULE_KEYS", "VERSION",
+           "fit_identity", "fit_settings", "load_model", "resolve_model_path", "save_model",
+           "update_model_meta"]
 
 FORMAT = "nbf_ros.feature_model"
 VERSION = 1
@@ -29,7 +31,11 @@ DEFAULT_MODEL = "nbf_anny_net.pt"
 # model's features, keypoints and regressed pose (chosen by bench/fit_settings.py).
 FIT_KEYS = ("match", "temperature", "occlusion_prior", "keypoint_weight", "anchor_weight",
             "feature_weight", "pose_prior_weight", "hinge_weight", "hypothesis_keypoint_weight",
-            "hypothesis_turn_weight")
+            "hypothesis_turn_weight", "hypothesis_blend_temperature")
+# Of those, what acts only after the starts are fitted (how one is kept or how they are
+# blended): changing them leaves every start's fit as it was (see fit_identity).
+CHOICE_KEYS = ("hypothesis_keypoint_weight", "hypothesis_turn_weight",
+               "hypothesis_blend_temperature")
 # How a cold fit steps (meta["fit"] too): a step size and coarse level tuned at one feature
 # resolution overshoot at another, and the resolution is the model's (crop size / stride).
 # Warm starts keep their own gentle schedule (FitConfig.tracking), so these apply to cold
@@ -109,6 +115,41 @@ def fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"model fit settings: unknown keys {unknown}; allowed: "
                          f"{FIT_KEYS + SCHEDULE_KEYS}")
     return dict(fit)
+
+
+def fit_identity(path: str | Path) -> str:
+    """A hash of everything in a model file that shapes its fits: all of it but the
+    settings that only choose among or blend the fitted starts (CHOICE_KEYS), so that a
+    cache of fits outlives re-choosing them."""
+    data = torch.load(resolve_model_path(path), map_location="cpu", weights_only=True)
+    if isinstance(data, dict) and isinstance(data.get("meta"), dict):
+        fit = {k: v for k, v in (data["meta"].get("fit") or {}).items() if k not in CHOICE_KEYS}
+        data = {**data, "meta": {**data["meta"], "fit": fit}}
+    digest = hashlib.sha256()
+    _hash_into(digest, data)
+    return digest.hexdigest()
+
+
+def _hash_into(digest: Any, value: Any) -> None:  # noqa: ANN401 - hashlib object, any tree
+    """Feed a tree of dicts, sequences, tensors and plain values into ``digest`` in a fixed
+    order (dict keys sorted)."""
+    if isinstance(value, dict):
+        digest.update(b"{")
+        for key in sorted(value, key=str):
+            digest.update(repr(key).encode())
+            _hash_into(digest, value[key])
+        digest.update(b"}")
+    elif isinstance(value, list | tuple):
+        digest.update(b"[")
+        for item in value:
+            _hash_into(digest, item)
+        digest.update(b"]")
+    elif isinstance(value, torch.Tensor):
+        t = value.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{value.dtype}{tuple(value.shape)}".encode())
+        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    else:
+        digest.update(repr(value).encode())
 
 
 def update_model_meta(path: str | Path, **items: Any) -> None:

@@ -12,6 +12,7 @@ from nbf_ros.eval.occlusion import (
     common_joints,
     covered,
     grid_corners,
+    mid_hip_aligned,
     pose_errors,
     textured_square,
     with_square,
@@ -63,6 +64,13 @@ class TestErrors:
         scaled = gt * 1.5  # a scaled copy: PA removes it, MPJPE does not
         mpjpe, pa = pose_errors(scaled, gt)
         assert mpjpe > 10 and pa == pytest.approx(0.0, abs=1e-6)
+
+    def test_mid_hip_alignment_puts_the_hips_midpoint_at_the_origin_for_a_batch(self) -> None:
+        hips = [COMMON_JOINTS.index("left_hip"), COMMON_JOINTS.index("right_hip")]
+        batch = np.stack([skeleton(), skeleton() * 2 + [1, 0, 0]])
+        aligned = mid_hip_aligned(batch)
+        assert aligned[:, hips].mean(1) == pytest.approx(np.zeros((2, 3)), abs=1e-12)
+        assert aligned[1] - aligned[1, 0] == pytest.approx(batch[1] - batch[1, 0])
 
     def test_error_on_selected_joints_and_non_finite_predictions(self) -> None:
         gt = skeleton()

@@ -15,7 +15,7 @@ from nbf_ros.eval.metrics import mpjpe
 from nbf_ros.eval.recovery import joints_under
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
-from nbf_ros.fitting.state import BodyState
+from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.nbv.camera import CropCamera, project
 from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states
 
@@ -131,6 +131,20 @@ def truth_turned(scene, angle: float) -> BodyState:
     return BodyState(rot, scene.truth.translation, scene.truth.shape)
 
 
+def every_start_of_two_bodies(volume):  # noqa: ANN001, ANN201 - fixture volume; (fit, result)
+    """Two bodies fitted from 4 turned starts, every start kept, and a function that fits
+    them again with settings changed (the same inputs and steps)."""
+    scene, start = scene_and_start(volume, 2, seed=7)
+    cfg = FitConfig.tracking(iterations=10, hypotheses=4)
+    fitter = Fitter(volume, cfg)
+
+    def fitted(**changes: float) -> FitResult:
+        return fitter.fit(scene.features, scene.camera, start,
+                          config=dataclasses.replace(cfg, **changes))
+
+    return fitted, fitter.fit(scene.features, scene.camera, start, every_hypothesis=True)
+
+
 class TestHypotheses:
     def test_flipped_hypothesis_wins_for_a_body_started_backwards(self, capsule_volume):
         scene, _ = scene_and_start(capsule_volume, 2, seed=7)
@@ -183,16 +197,35 @@ class TestHypotheses:
 
     def test_every_hypothesis_returns_each_start_and_the_choice_is_one_of_them(
             self, capsule_volume):
-        scene, start = scene_and_start(capsule_volume, 2, seed=7)
-        cfg = FitConfig.tracking(iterations=10, hypotheses=4)
-        fitter = Fitter(capsule_volume, cfg)
-        every = fitter.fit(scene.features, scene.camera, start, every_hypothesis=True)
-        chosen = fitter.fit(scene.features, scene.camera, start)
+        fitted, every = every_start_of_two_bodies(capsule_volume)
+        chosen = fitted()
         assert every.hypothesis.tolist() == [0, 1, 2, 3, 0, 1, 2, 3]
         assert every.joints.shape == (8, *chosen.joints.shape[1:])
         rows = torch.arange(2) * 4 + chosen.hypothesis
         torch.testing.assert_close(every.loss.view(2, 4).min(1).values, chosen.loss)
         torch.testing.assert_close(every.joints[rows], chosen.joints)
+
+    def test_blended_joints_are_the_starts_joints_weighted_by_their_scores(
+            self, capsule_volume):
+        fitted, every = every_start_of_two_bodies(capsule_volume)
+        blended = fitted(hypothesis_blend_temperature=0.05)
+        chance = torch.softmax(-every.loss.view(2, 4) / 0.05, 1)
+        expected = (chance[..., None, None] * every.joints.view(2, 4, -1, 3)).sum(1)
+        torch.testing.assert_close(blended.joints, expected)
+        rows = torch.arange(2) * 4 + blended.hypothesis  # the state stays the kept start's
+        torch.testing.assert_close(blended.state.translation, every.state.translation[rows])
+        torch.testing.assert_close(blended.loss, every.loss.view(2, 4).min(1).values)
+
+    def test_a_blend_at_a_tiny_temperature_is_the_choice(self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=7)
+        start = truth_turned(scene, math.pi)  # the turned copy scores clearly better
+        cfg = FitConfig.tracking(hypotheses=2)
+        fitter = Fitter(capsule_volume, cfg)
+        chosen = fitter.fit(scene.features, scene.camera, start)
+        sharp = fitter.fit(scene.features, scene.camera, start,
+                           config=dataclasses.replace(cfg, hypothesis_blend_temperature=1e-6))
+        torch.testing.assert_close(sharp.joints, chosen.joints)
+        assert sharp.hypothesis.tolist() == chosen.hypothesis.tolist()
 
 
 class TestKeypoints:
@@ -250,6 +283,7 @@ class TestInputs:
                                              ("hypotheses", 17),
                                              ("hypothesis_keypoint_weight", -1.0),
                                              ("hypothesis_turn_weight", -1.0),
+                                             ("hypothesis_blend_temperature", -0.1),
                                              ("coarse_fraction", 1.5), ("lr", -1.0),
                                              ("time_budget_ms", 0.0),
                                              ("anchor_weight", -1.0),

@@ -15,6 +15,7 @@ from nbf_ros.vision.network import FeatureNet, NetworkConfig
 from nbf_ros.vision.weights import (
     FORMAT,
     VERSION,
+    fit_identity,
     fit_settings,
     load_model,
     resolve_model_path,
@@ -161,6 +162,21 @@ def test_fit_settings_stored_in_a_model_file_come_back_with_its_metadata(saved,
     _, _, meta = load_model(path)
     assert fit_settings(meta) == {"match": "posterior", "keypoint_weight": 0.3}
     assert meta["steps"] == 3  # the rest of the metadata is kept
+
+
+def test_a_models_fit_identity_ignores_the_choice_among_starts_only(saved,
+                                                                     tmp_path: Path) -> None:
+    path = tmp_path / "tuned.pt"
+    path.write_bytes(saved[0].read_bytes())
+    update_model_meta(path, fit={"anchor_weight": 0.1, "hypothesis_keypoint_weight": 1.0})
+    before = fit_identity(path)
+
+    update_model_meta(path, fit={"anchor_weight": 0.1, "hypothesis_turn_weight": 0.2,
+                                 "hypothesis_blend_temperature": 0.1})
+    assert fit_identity(path) == before  # the same fits, chosen among differently
+
+    update_model_meta(path, fit={"anchor_weight": 0.2, "hypothesis_keypoint_weight": 1.0})
+    assert fit_identity(path) != before  # another objective: other fits
 
 
 def test_a_model_without_fit_settings_has_none() -> None:
