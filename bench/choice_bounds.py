@@ -171,8 +171,14 @@ def main(argv: list[str] | None = None) -> int:
     for path, name in zip(args.fits, models, strict=True):
         if not path.is_file():
             parser.error(f"{path}: no such cache (write one with hypothesis_choice.py --fits)")
-        key, images = load_fits(path)
-        model = resolve_model_path(name)
+        try:
+            key, images = load_fits(path)
+        except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+            parser.error(f"{path}: not a cache of hypothesis_choice.py --fits ({exc})")
+        try:
+            model = resolve_model_path(name)
+        except FileNotFoundError as exc:
+            parser.error(str(exc))
         cfg = model_config(model, key)
         test = key["seed"] == int(TEST_SEED) + 50_000
         print(f"{path.name}: {len(images)} images of {key['people']} "

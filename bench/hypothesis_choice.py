@@ -416,7 +416,11 @@ def cached_fits(path: Path | None, key: dict | None) -> list[Image] | None:
     """The fits stored at ``path`` for the same model, people and grid, else None."""
     if path is None or not path.is_file():
         return None
-    stored, images = load_fits(path)
+    try:
+        stored, images = load_fits(path)
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
+        raise SystemExit(f"{path} is not a cache of --fits ({exc}): remove it or name "
+                         "another --fits file") from None
     if stored != key:
         raise SystemExit(f"{path} holds fits of {stored}, not {key}: "
                          "remove it or name another --fits file")
