@@ -42,7 +42,7 @@ if [[ $parts == *" hypothesis_choice "* ]]; then
     fits=$(mktemp -d)/hypothesis_choice_fits.pt
     part hypothesis_choice 150 python3 bench/hypothesis_choice.py --device cuda --people 24 \
         --stride 40 --batch 32 --fits "$fits" --store
-    part hypothesis_blend 60 python3 bench/hypothesis_choice.py --device cuda --people 24 \
+    part hypothesis_blend 120 python3 bench/hypothesis_choice.py --device cuda --people 24 \
         --stride 40 --batch 32 --fits "$fits" --store-blend
     chosen+=("the choice among them and its blend set by bench/hypothesis_choice.py --store, "
              "then --store-blend")
