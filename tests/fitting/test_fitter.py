@@ -213,6 +213,7 @@ class TestHypotheses:
         expected = (chance[..., None, None] * every.joints.view(2, 4, -1, 3)).sum(1)
         torch.testing.assert_close(blended.joints, expected)
         rows = torch.arange(2) * 4 + blended.hypothesis  # the state stays the kept start's
+        assert not torch.allclose(blended.joints, every.joints[rows], atol=1e-2)  # a real mix
         torch.testing.assert_close(blended.state.translation, every.state.translation[rows])
         torch.testing.assert_close(blended.loss, every.loss.view(2, 4).min(1).values)
 
