@@ -52,6 +52,7 @@ from hypothesis_choice import (  # noqa: E402
     Image,
     blend_errors,
     load_fits,
+    pick_errors,
     rule,
     truths,
     worst_case,
@@ -73,14 +74,6 @@ TURN_WEIGHTS = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
 AGREEMENT_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)  # per metre of MPJPE to the regressed start
 TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 1.0)  # score units
 Errors = Callable[[Image], tuple[float, float]]
-
-
-def pick_errors(pick: Callable[[Image], int | None]) -> Errors:
-    """Errors of keeping start ``pick(img)`` (None: the regression head)."""
-    def errors(img: Image) -> tuple[float, float]:
-        k = pick(img)
-        return img.regression if k is None else (float(img.mpjpe[k]), float(img.selection[k]))
-    return errors
 
 
 def best_of(images: list[Image], family: dict[str, Errors]) -> tuple[str, dict[str, float]]:

@@ -165,11 +165,17 @@ def left_visible(keypoints: np.ndarray, side: int, corner: tuple[int, int] | Non
 def evaluate(images: list[Image], pick) -> dict[str, float]:  # noqa: ANN001
     """Mean MPJPE (mm) per column when ``pick`` (Image -> start index, or None for the
     regression head) chooses; the adversary takes each person's worst square."""
-    def chosen(img: Image) -> tuple[float, float]:
-        k = pick(img)
-        return img.regression if k is None else (img.mpjpe[k], img.selection[k])
+    return worst_case(images, pick_errors(pick))
 
-    return worst_case(images, chosen)
+
+def pick_errors(pick: Callable[[Image], int | None]
+                ) -> Callable[[Image], tuple[float, float]]:
+    """Image -> (MPJPE, error on the joints left visible) of keeping start ``pick(img)``
+    (None: the regression head)."""
+    def errors(img: Image) -> tuple[float, float]:
+        k = pick(img)
+        return img.regression if k is None else (float(img.mpjpe[k]), float(img.selection[k]))
+    return errors
 
 
 def worst_case(images: list[Image], errors) -> dict[str, float]:  # noqa: ANN001
