@@ -22,6 +22,9 @@ one could ship:
   fit that stays nearest the network's own pose);
 - a blend instead of a choice: the starts' joints averaged with weights
   softmax(-score / temperature), as the fitter does with hypothesis_blend_temperature;
+- with a model file that has a turn head (nbf_ros/vision/turn_head.py): the score less a
+  weight times the log of the head's density at each start's facing azimuth
+  (hypothesis_turn_prior_weight), blended as above;
 - an oracle gate: per image, the model file's output (its kept start, or its blend when it
   stores a blend temperature) or the regression head, whichever is nearer the truth. No
   rule that falls back to the regression head can do better.
@@ -50,6 +53,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from hypothesis_choice import (  # noqa: E402
     COLUMNS,
     Image,
+    attach_facings,
     blend_errors,
     load_fits,
     pick_errors,
@@ -61,10 +65,12 @@ from record import RESULTS, environment  # noqa: E402
 
 from nbf_ros.eval.occlusion import mid_hip_aligned  # noqa: E402
 from nbf_ros.fitting.config import FitConfig  # noqa: E402
+from nbf_ros.node_settings import build_pipeline, default_settings  # noqa: E402
 from nbf_ros.vision.weights import (  # noqa: E402
     DEFAULT_MODEL,
     fit_identity,
     fit_settings,
+    load_turn_head,
     resolve_model_path,
 )
 
@@ -73,6 +79,7 @@ KEYPOINT_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 TURN_WEIGHTS = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
 AGREEMENT_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)  # per metre of MPJPE to the regressed start
 TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 1.0)  # score units
+TURN_PRIOR_WEIGHTS = (0.01, 0.03, 0.1, 0.3)  # score units per unit of log density
 Errors = Callable[[Image], tuple[float, float]]
 
 
@@ -112,7 +119,8 @@ def bound_rows(images: list[Image], truth: dict[int, tuple[np.ndarray, np.ndarra
              worst_case(images, pick_errors(lambda i: None))),
             ("the model file's settings", "the model file's settings",
              f"keypoint {cfg.hypothesis_keypoint_weight:g}, turn "
-             f"{cfg.hypothesis_turn_weight:g}, blend {blend_t:g}", worst_case(images, output))]
+             f"{cfg.hypothesis_turn_weight:g}, blend {blend_t:g}, turn prior "
+             f"{cfg.hypothesis_turn_prior_weight:g}", worst_case(images, output))]
     families = {  # (row name, plot label): members
         ("choice score weights, best on these people", "best score weights"): {
             f"keypoint {wk:g}, turn {wt:g}": pick_errors(rule(weights(wk, wt)))
@@ -126,6 +134,11 @@ def bound_rows(images: list[Image], truth: dict[int, tuple[np.ndarray, np.ndarra
             f"{w:g} per metre": pick_errors(agreeing(w)) for w in AGREEMENT_WEIGHTS},
         ("blend of the starts, best on these people", "best blend of starts"): {
             f"temperature {t:g}": blend_errors(cfg, t, truth) for t in TEMPERATURES}}
+    if images[0].facing is not None:
+        families[("turn prior and blend, best on these people", "best turn prior")] = {
+            f"turn prior {w:g}, temperature {t:g}": blend_errors(
+                dataclasses.replace(cfg, hypothesis_turn_prior_weight=w), t, truth)
+            for w in TURN_PRIOR_WEIGHTS for t in TEMPERATURES}
     for (family, short), members in families.items():
         setting, result = best_of(images, members)
         rows.append((family, short, setting, result))
@@ -173,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as exc:
             parser.error(str(exc))
         cfg = model_config(model, key)
+        if load_turn_head(model) is not None:  # the turn head's view of each start
+            settings = dict(default_settings(), model=str(model), device="cpu")
+            attach_facings(build_pipeline(settings)[0], images, key["seed"], key["people"],
+                           key["stride"])
         test = key["seed"] == int(TEST_SEED) + 50_000
         print(f"{path.name}: {len(images)} images of {key['people']} "
               f"{'test' if test else 'validation'} people, {model.name}")

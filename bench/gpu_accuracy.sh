@@ -3,8 +3,9 @@
 # re-choose the model's fit objective (fit_settings, not run unless named), choose the cold
 # fit's turned starts on validation people and store them in the model file
 # (fit_hypotheses: bench/fit_hypotheses.py --store), then the rule that chooses among them
-# behind the worst square and whether to blend them instead (hypothesis_choice:
-# bench/hypothesis_choice.py --store, then --store-blend on the same fits), evaluate
+# behind the worst square, whether to blend them instead and how far to heed the turn head
+# (hypothesis_choice: bench/hypothesis_choice.py --store, then --store-blend on the same
+# fits), evaluate
 # the model on the held-out test (network_eval: its card), then the occlusion benchmark's
 # own methods (occlusion: bench/occlusion_benchmark.py; MediaPipe, which has no wheel there,
 # joins on the CPU with --methods mediapipe --merge). PARTS names the parts to run (default
@@ -44,8 +45,8 @@ if [[ $parts == *" hypothesis_choice "* ]]; then
         --stride 40 --batch 32 --fits "$fits" --store
     part hypothesis_blend 120 python3 bench/hypothesis_choice.py --device cuda --people 24 \
         --stride 40 --batch 32 --fits "$fits" --store-blend
-    chosen+=("the choice among them and its blend set by bench/hypothesis_choice.py --store, "
-             "then --store-blend")
+    chosen+=("the choice among them, its blend and its turn prior set by "
+             "bench/hypothesis_choice.py --store, then --store-blend")
 fi
 if [[ $parts == *" network_eval "* ]]; then
     history=$(sed -n 's/^- history: //p' models/nbf_anny_net.card.md)  # the card keeps it

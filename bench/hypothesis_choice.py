@@ -1,7 +1,7 @@
 """Whether the choice among a cold fit's turned starts holds behind the worst square.
 
     python bench/hypothesis_choice.py [--people 12] [--stride 40] [--device cuda] [--store]
-                                      [--store-blend] [--fits FILE]
+                                      [--store-blend] [--fits FILE] [--test]
 
 A cold fit keeps the turned start with the lowest score (FitConfig.hypotheses,
 nbf_ros.fitting.fitter.choice_score): the fit's loss, plus the 2D keypoint term
@@ -25,9 +25,14 @@ regressed turn. Also compared, never stored. "Blend of the starts" rows output n
 start: the starts' joints averaged with weights softmax(-score / temperature), the
 posterior mean when the scores are read as the starts' chances (what the fitter outputs
 with hypothesis_blend_temperature; the kept start still gives the state and mesh).
-``--store-blend`` writes the temperature with the lowest four-column mean, or 0 when the
-model file's own rule beats every blend, into the model file; it blends by the file's
-score, so choose the weights first (``--store``) and the blend in a second run.
+"Turn prior" rows (model files with a turn head, ``nbf-ros turn-head``) add to the score
+a weight times -log of the head's density at each start's facing azimuth
+(hypothesis_turn_prior_weight; the head reads each image and its mirror image, no fitting,
+so a cache of fits serves a retrained head too), then keep the lowest or blend.
+``--store-blend`` writes the blend temperature and turn prior weight of the row with the
+lowest four-column mean among the model file's rule, the blends and the turn prior rows
+(0 and 0 when the rule wins) into the model file; it blends by the file's score, so choose
+the weights first (``--store``) and the blend in a second run.
 ``--fits FILE`` keeps every start's fit (and its joints) so that new rules can be ranked
 again without fitting.
 
@@ -66,9 +71,10 @@ from nbf_ros.eval.occlusion import (  # noqa: E402
     textured_square,
     with_square,
 )
-from nbf_ros.fitting.fitter import blended_joints, choice_score  # noqa: E402
-from nbf_ros.nbv.camera import project  # noqa: E402
+from nbf_ros.fitting.fitter import blended_joints, choice_score, turn_density  # noqa: E402
+from nbf_ros.nbv.camera import CropCamera, project  # noqa: E402
 from nbf_ros.node_settings import build_pipeline, default_settings  # noqa: E402
+from nbf_ros.vision.turn_head import turn_weights  # noqa: E402
 from nbf_ros.vision.weights import (  # noqa: E402
     fit_identity,
     fit_settings,
@@ -95,11 +101,14 @@ class Image:
     mpjpe: np.ndarray  # [H] mm, common joints
     selection: np.ndarray  # [H] mm on the joints the square leaves visible
     regression: tuple[float, float]  # the regression head's (MPJPE, selection error)
+    # [H] the turn head's density at each start's facing azimuth (attach_facings); never
+    # cached: the head may be retrained while the fits stay.
+    facing: torch.Tensor | None = None
 
     def score(self, cfg) -> torch.Tensor:  # noqa: ANN001
         """[H] what the fitter's choice with ``cfg``'s weights minimises, per start."""
         return choice_score(cfg, self.loss, self.projected, self.keypoints, self.given_root,
-                            self.root)
+                            self.root, self.facing)
 
 
 def fit_images(pipeline, first_seed: int, people: int, stride: int,  # noqa: ANN001
@@ -286,6 +295,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--blend-temperatures", type=float, nargs="+",
                         default=[0.01, 0.03, 0.1, 0.3, 1.0],
                         help="temperatures of the blend rows (score units)")
+    parser.add_argument("--turn-prior-weights", type=float, nargs="+",
+                        default=[0.03, 0.1, 0.3],
+                        help="hypothesis_turn_prior_weight values of the turn prior rows (score "
+                             "units per unit of log density; rows only with a turn head)")
     parser.add_argument("--store", action="store_true",
                         help="write the best rule's two weights into the model file")
     parser.add_argument("--store-blend", action="store_true",
@@ -320,8 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     if images is None:
         images = fit_images(pipeline, first_seed, args.people, args.stride, args.batch)
         if args.fits is not None:
-            torch.save({"key": key, "images": [dataclasses.asdict(i) for i in images]},
+            torch.save({"key": key, "images": [cached_fields(i) for i in images]},
                        args.fits)
+    if pipeline.turn_head is not None:
+        attach_facings(pipeline, images, first_seed, args.people, args.stride)
     rows = [dict(name="regression head (no fit)", **evaluate(images, lambda img: None)),
             dict(name="first start only (the regressed turn)", **evaluate(images, lambda i: 0)),
             dict(name="closest start (perfect choice)",
@@ -352,6 +367,19 @@ def main(argv: list[str] | None = None) -> int:
         rows.insert(-1, dict(name=f"blend of the starts, the model file's score at "
                                   f"temperature {t:g}", blend_temperature=t,
                              **worst_case(images, blend_errors(current, t, truth))))
+    prior_rows = []
+    if pipeline.turn_head is not None:
+        for w in args.turn_prior_weights:
+            weighted = dataclasses.replace(current, hypothesis_turn_prior_weight=w)
+            prior_rows.append(dict(name=f"turn prior {w:g}, the kept start", turn_prior=w,
+                                   blend_temperature=0.0,
+                                   **evaluate(images, rule(weighted))))
+            prior_rows += [dict(name=f"turn prior {w:g}, blend at temperature {t:g}",
+                                turn_prior=w, blend_temperature=t,
+                                **worst_case(images, blend_errors(weighted, t, truth)))
+                           for t in args.blend_temperatures]
+    for r in prior_rows:
+        rows.insert(-1, r)
     for m in args.tie_margins:  # fallbacks the fitter does not offer: compared, never stored
         rows.insert(-1, dict(name=f"regression head when a start over 90 deg away scores "
                                   f"within {m:g}", **evaluate(images, tie_fallback(current, m))))
@@ -373,13 +401,15 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{name}.md").write_text(markdown(entry))
     plot(entry, RESULTS / f"{name}.png")
     print(markdown(entry))
-    if args.store_blend:  # the lowest four-column mean among the rule and its blends
-        kept = [r for r in rows if r["name"].startswith(("the model file's rule", "blend of"))]
+    if args.store_blend:  # the lowest four-column mean among the rule, blends, turn priors
+        kept = [r for r in rows if r["name"].startswith(("the model file's rule", "blend of",
+                                                         "turn prior"))]
         chosen = min(kept, key=lambda r: np.mean([r[c] for c in COLUMNS]))
-        t = chosen.get("blend_temperature", 0.0)
+        t, w = chosen.get("blend_temperature", 0.0), chosen.get("turn_prior", 0.0)
         update_model_meta(model, fit=dict(fit_settings(pipeline.meta),
-                                          hypothesis_blend_temperature=t))
-        print(f"stored blend temperature {t:g} in {model}")
+                                          hypothesis_blend_temperature=t,
+                                          hypothesis_turn_prior_weight=w))
+        print(f"stored blend temperature {t:g} and turn prior weight {w:g} in {model}")
     if args.store:  # the file's other fit settings as the pipeline read them
         update_model_meta(model, fit=dict(fit_settings(pipeline.meta),
                                           hypothesis_keypoint_weight=best["keypoint_weight"],
@@ -416,6 +446,39 @@ def blend_errors(cfg, temperature: float,  # noqa: ANN001
         return pose_errors(joints.numpy(), true)[0], pose_errors(joints.numpy(), true,
                                                                  visible)[0]
     return errors
+
+
+def cached_fields(img: Image) -> dict:
+    """What a --fits cache keeps of an image: everything the fit made (not the facings)."""
+    return {k: v for k, v in dataclasses.asdict(img).items() if k != "facing"}
+
+
+def attach_facings(pipeline, images: list[Image], first_seed: int, people: int,  # noqa: ANN001
+                   stride: int) -> None:
+    """Set each image's facing: the pipeline's turn head's density at every start's facing
+    azimuth, read from the image rebuilt from its seed and square (no fitting)."""
+    at = 0
+    for p, scene in enumerate(single_people(first_seed, people)):
+        person = scene.people[0]
+        height, width = scene.image.shape[:2]
+        jobs = square_jobs(person.box, stride, width, height)
+        squares = {side: textured_square(square_seed(p, side), side) for side in (40, 80)}
+        shown = [scene.image if c is None else with_square(scene.image, squares[s], c)
+                 for s, c in jobs]
+        crops, crop_K = pipeline.person_crops(shown, scene.K, person.box)
+        with torch.no_grad():
+            weights = turn_weights(pipeline.turn_head, pipeline.engine(crops),
+                                   pipeline.engine(torch.flip(crops, (-1,))))
+        mine = images[at:at + len(jobs)]
+        if [(img.person, img.side) for img in mine] != [(p, s) for s, _ in jobs]:
+            raise SystemExit("the fits do not follow their seeds and grid: fit them again")
+        roots = torch.stack([img.root for img in mine]).to(crop_K)
+        size = crops.shape[-1]
+        camera = CropCamera(crop_K, size, size)
+        density = turn_density(weights, roots, camera).cpu()
+        for img, d in zip(mine, density, strict=True):
+            img.facing = d
+        at += len(jobs)
 
 
 def cached_fits(path: Path | None, key: dict | None) -> list[Image] | None:
@@ -466,7 +529,11 @@ def markdown(entry: dict) -> str:
              "on the joints the square leaves visible. The rule with the lowest mean over "
              "the four columns is in bold" + (
                  " (for reference: rules are chosen on validation people, never on these)."
-                 if test else "."), "", head,
+                 if test else ".") + (
+                 " \"Turn prior w\" rows add w x -log of the model's turn head's density at "
+                 "each start's facing azimuth to the score, then keep the lowest or blend."
+                 if any(r["name"].startswith("turn prior") for r in entry["rows"]) else ""),
+             "", head,
              "|---" * (len(COLUMNS) + 1) + "|"]
     for r in entry["rows"]:
         lines.append(f"| {r['name']} | " + " | ".join(f"{r[c]:.1f}" for c in COLUMNS) + " |")
@@ -508,7 +575,7 @@ def plot(entry: dict, png: Path) -> None:
     import matplotlib.pyplot as plt
 
     best = min(entry["grid"], key=lambda r: r["score"])
-    families = ("least expected", "blend of", "regression head when")
+    families = ("least expected", "blend of", "turn prior", "regression head when")
     shown = [r for r in entry["rows"] if not r["name"].startswith(families)]
     for family in families:
         # One bar group per family: its row with the lowest four-column mean.

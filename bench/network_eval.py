@@ -38,7 +38,9 @@ from nbf_ros.vision.weights import (  # noqa: E402
     DEFAULT_MODEL,
     fit_settings,
     load_model,
+    load_turn_head,
     resolve_model_path,
+    turn_head_meta,
 )
 
 
@@ -70,6 +72,8 @@ def _fit_line(fit: dict | None) -> str:
             f"{fit.get('hypotheses', 1)} start(s) turned evenly about the body's vertical "
             f"axis, keypoint weight {fit.get('hypothesis_keypoint_weight', 0.0)} and turn "
             f"weight {fit.get('hypothesis_turn_weight', 0.0)} in the choice among them"
+            + (f", the turn head's prior at weight {prior:g} in that choice"
+               if (prior := fit.get("hypothesis_turn_prior_weight", 0.0)) else "")
             + (f", joints blended over them at temperature {blend:g}"
                if (blend := fit.get("hypothesis_blend_temperature", 0.0)) else ""))
 
@@ -90,7 +94,8 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
            "runs/next` (on the GPU: `bash bench/gpu_train.sh MINUTES`)"
            if meta.get("origin") else ""),
         *([f"- history: {note}"] if note else []),
-        _silhouette_line(meta.get("silhouette")), "",
+        _silhouette_line(meta.get("silhouette")),
+        *_turn_head_lines(turn_head_meta(model)), "",
         f"## Held-out synthetic test ({env['date']}, {env['device']}, torch {env['torch']})",
         "",
         f"Single people, scene seeds from {TEST_SEED}; fitting (the shipped FitConfig): "
@@ -139,6 +144,24 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
         "regression (or a better-trained model) rather than trusting the fit.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _turn_head_lines(head: dict | None) -> list[str]:
+    """The card's line on the turn head the file holds (none without one)."""
+    if head is None:
+        return []
+    report = head.get("report", {})
+    error, flipped = report.get("median_error_deg", {}), report.get("flipped_share", {})
+    return [f"- turn head (`nbf_ros/vision/turn_head.py`, network frozen): `nbf-ros turn-head "
+            f"--scenes {head.get('scenes')} --views {head.get('views')}` on "
+            f"{head.get('device')}, {head.get('minutes')} min, {head.get('date')}; "
+            f"{head.get('samples')} crops, half of them mirror images (seeds from "
+            f"{head.get('seed')}); "
+            f"on the held-out tenth: median azimuth error "
+            f"{error.get('clean', float('nan')):.1f} deg clean, "
+            f"{error.get('occluded', float('nan')):.1f} deg occluded; read more than 90 deg off "
+            f"{_pct(flipped.get('clean', float('nan')))} / "
+            f"{_pct(flipped.get('occluded', float('nan')))}"]
 
 
 def _training_lines(meta: dict) -> list[str]:
@@ -279,8 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     # The model's own objective settings (bench/fit_settings.py), as the pipeline fits.
     fit = FitConfig(render=RenderConfig(opacity=meta["render_opacity"]), **fit_settings(meta))
+    turn_head = load_turn_head(model, device)
     raw = {name: evaluate_condition(net, volume, mesh, name, cfg, args.count, fit=fit,
-                                    fitting=not args.no_fit)
+                                    fitting=not args.no_fit, turn_head=turn_head)
            for name, cfg in conditions.items()}
     if args.no_fit:
         print(_readout_table(model, meta, raw))

@@ -16,6 +16,8 @@ VERBS: dict[str, tuple[str, str]] = {
     "info": ("nbf_ros.info", "print versions, ROS and message status, CUDA and model folders"),
     "synth": ("nbf_ros.synth.command", "write synthetic scenes (dataset) or a synthetic video bag"),
     "train": ("nbf_ros.train.command", "train the feature network from a YAML config"),
+    "turn-head": ("nbf_ros.train.turn_head_command", "train a model file's turn head (which "
+                  "way people face, for the choice among a cold fit's turned starts)"),
     "eval": ("nbf_ros.eval.command", "evaluate the pose node on bags: accuracy against ground "
              "truth, latency (offline or live)"),
     "bench": ("nbf_ros.eval.speed", "measure per-stage latency and frame rate of the pipeline "

@@ -41,13 +41,15 @@ from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.graph_replay import GraphReplay
 from nbf_ros.nbv.camera import crop_intrinsics, project
 from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
-from nbf_ros.vision.network import STRIDE
+from nbf_ros.vision.network import STRIDE, NetOutput
 from nbf_ros.vision.readout import CropReadout, read_crops
+from nbf_ros.vision.turn_head import turn_weights
 from nbf_ros.vision.weights import (
     DEFAULT_MODEL,
     SCHEDULE_KEYS,
     fit_settings,
     load_model,
+    load_turn_head,
     resolve_model_path,
 )
 
@@ -121,6 +123,9 @@ class PosePipeline:
         self.device = resolve_device(cfg.device)
         model_path = resolve_model_path(cfg.model)
         self.net, self.volume, self.meta = load_model(model_path, self.device)
+        # Which way people face, for the choice among a cold fit's turned starts (None when
+        # the model file has no turn head).
+        self.turn_head = load_turn_head(model_path, self.device)
         # Raises EngineUnavailable (with the reason) when a named engine cannot run here;
         # "auto" records in engine.skipped why it passed over the faster ones.
         self.engine = create_engine(cfg.engine, self.net, model_path,
@@ -148,6 +153,9 @@ class PosePipeline:
         # next frame's network in a pipelined node, so it is cloned out of the graph.
         self._peaks_graph = GraphReplay(self._peaks, enabled=graphs, clone=False)
         self._read_graph = GraphReplay(self._read, enabled=graphs)
+        # The same with the turn head's second pass; a graph holds one or the other, and the
+        # node's fit_hypotheses may change which one a frame needs.
+        self._read_turned_graph = GraphReplay(self._read_turned, enabled=graphs)
         self.timing: dict[str, float] = {}  # seconds per stage of the last frame
         # Fitted states of the last frame's people, in estimate order (warm starts).
         self.last_states: BodyState | None = None
@@ -259,7 +267,8 @@ class PosePipeline:
             tic = time.perf_counter()
             frame.crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32,
                                              device=self.device)
-            frame.read = self._read_graph(image, frame.crop_box, Kt)
+            reader = self._read_turned_graph if self.reads_turn else self._read_graph
+            frame.read = reader(image, frame.crop_box, Kt)
             timing["network"] = time.perf_counter() - tic
         timing["prepare"] = time.perf_counter() - started
         return frame
@@ -268,9 +277,20 @@ class PosePipeline:
     def _read(self, image: Tensor, crop_box: Tensor, K: Tensor) -> CropReadout:
         """The network's readout of the crops ``crop_box`` [N, 4] of a frame [3, H, W] with
         intrinsics K [3, 3] (no host sync: a graph replays it)."""
+        return self._read_crops(image, crop_box, K, turn=False)
+
+    @torch.no_grad()
+    def _read_turned(self, image: Tensor, crop_box: Tensor, K: Tensor) -> CropReadout:
+        """``_read`` with the turn head's bin weights (a second network pass)."""
+        return self._read_crops(image, crop_box, K, turn=True)
+
+    def _read_crops(self, image: Tensor, crop_box: Tensor, K: Tensor,
+                    turn: bool) -> CropReadout:
         size = self.config.crop_size
         crop_K = crop_intrinsics(K.expand(len(crop_box), 3, 3), crop_box, size, size)
-        return read_crops(self.engine(self._crops(image, crop_box)), crop_K, self.volume)
+        crops = self._crops(image, crop_box)
+        out = self.engine(crops)
+        return read_crops(out, crop_K, self.volume, self._turn(out, crops) if turn else None)
 
     def finish(self, frame: PreparedFrame,
                warm_starts: list[BodyState | None] | None = None) -> list[HumanEstimate]:
@@ -342,6 +362,15 @@ class PosePipeline:
                 ) -> CropReadout:
         """The network's readout of one person box [4] in each of several frames of the same
         camera (one batch): what fitting starts from, and the regression head's estimate."""
+        crops, crop_K = self.person_crops(rgbs, K, box)
+        out = self.engine(crops)
+        return read_crops(out, crop_K, self.volume,
+                          self._turn(out, crops) if self.reads_turn else None)
+
+    def person_crops(self, rgbs: Sequence[np.ndarray], K: np.ndarray, box: np.ndarray
+                     ) -> tuple[Tensor, Tensor]:
+        """The network's input crops [N, 3, S, S] of one person box [4] in each of several
+        frames of the same camera, and their intrinsics [N, 3, 3]."""
         images = torch.stack([self._inputs(rgb, K)[0] for rgb in rgbs])
         K_np = np.asarray(K, dtype=np.float64)
         cfg = self.config
@@ -350,15 +379,27 @@ class PosePipeline:
         Kt = torch.as_tensor(K_np, dtype=torch.float32, device=self.device)
         crop_K = crop_intrinsics(Kt[None], crop_box, cfg.crop_size, cfg.crop_size)
         crops = torch.cat([self._crops(image, crop_box) for image in images])
-        n = len(rgbs)
-        return read_crops(self.engine(crops), crop_K.repeat(n, 1, 1), self.volume)
+        return crops, crop_K.repeat(len(rgbs), 1, 1)
+
+    @property
+    def reads_turn(self) -> bool:
+        """Whether the readout gives the turn head's bin weights: the model file has a turn
+        head, and cold fits weigh it (a turn prior weight and more than one start)."""
+        cfg = self.fit_config
+        return (self.turn_head is not None and cfg.hypotheses > 1
+                and cfg.hypothesis_turn_prior_weight > 0)
+
+    def _turn(self, out: NetOutput, crops: Tensor) -> Tensor:
+        """Bin weights of each crop's facing azimuth, from the network's outputs for the
+        crops and one more pass over their mirror images."""
+        return turn_weights(self.turn_head, out, self.engine(torch.flip(crops, (-1,))))
 
     def refine(self, read: CropReadout, robust: bool = True) -> FitResult:
         """Cold fits of a readout's people from their regressed poses, with or without the
         occlusion model."""
         config = replace(self.fit_config, robust=robust)
         return self.fitter.fit(read.features, read.camera, read.regression, read.keypoints,
-                               read.keypoint_confidence, config=config)
+                               read.keypoint_confidence, config=config, turn=read.turn)
 
     def _fit(self, read, warm_starts: list[BodyState | None] | None) -> FitResult:
         """Cold fits from the regression and warm fits from the given states, one batch
@@ -380,14 +421,18 @@ class PosePipeline:
                 features, camera, keypoints, confidence = (
                     read.features[sel], read.camera.index(sel), read.keypoints[sel],
                     read.keypoint_confidence[sel])
+            turn = None
             if cfg is self.fit_config:
                 init = read.regression if sel is None else read.regression.index(sel)
+                if read.turn is not None:
+                    turn = read.turn if sel is None else read.turn[sel]
             else:
                 states = [warm_starts[i] for i in idx]  # type: ignore[index]
                 init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
-            res = self.fitter.fit(features, camera, init, keypoints, confidence, config=cfg)
+            res = self.fitter.fit(features, camera, init, keypoints, confidence, config=cfg,
+                                  turn=turn)
             if len(idx) == n:
                 return res
             for j, i in enumerate(idx):

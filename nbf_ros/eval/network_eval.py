@@ -40,6 +40,7 @@ from nbf_ros.train.losses import kernel_neighbours
 from nbf_ros.train.synthetic import STRIDE, SyntheticScenes, collate_scenes
 from nbf_ros.vision.network import FeatureNet
 from nbf_ros.vision.readout import CropReadout, read_crops
+from nbf_ros.vision.turn_head import TurnHead, turn_weights
 
 __all__ = ["TEST_SEED", "ConditionResult", "evaluate_condition"]
 
@@ -77,10 +78,11 @@ def _accumulate(counts: dict[str, list[float]], key: str, hits: torch.Tensor) ->
 def evaluate_condition(
     net: FeatureNet, volume: NeuralBodyVolume, mesh: BodyMesh, name: str, scene: SceneConfig,
     count: int, seed: int = TEST_SEED, batch: int = 25, fit: FitConfig | None = None,
-    progress: bool = True, fitting: bool = True,
+    progress: bool = True, fitting: bool = True, turn_head: TurnHead | None = None,
 ) -> ConditionResult:
     """Evaluate on ``count`` single-person scenes seed, seed + 1, ... of ``scene`` (the
-    network's readout only when ``fitting`` is False)."""
+    network's readout only when ``fitting`` is False; ``turn_head``: the model file's, which
+    the fits' choice among turned starts weighs as the pipeline's does)."""
     device = volume.sigma.device
     scene = replace(scene, extra_people=0)
     data = SyntheticScenes(mesh, seed, count, scene, twins=True)
@@ -88,6 +90,8 @@ def evaluate_condition(
     mirror = mirror_kernels(volume)
     fit = fit or FitConfig()
     fitter = Fitter(volume, fit)
+    weigh_turn = (turn_head is not None and fit.hypotheses > 1
+                  and fit.hypothesis_turn_prior_weight > 0)
     plain = replace(fit, robust=False)
     no_features = replace(fit, feature_weight=0.0)
     counts: dict[str, list[float]] = {}
@@ -99,7 +103,8 @@ def evaluate_condition(
         items = [data[i] for i in range(start, min(count, start + batch))]
         b = {k: v.to(device) for k, v in collate_scenes(items).items()}
         with torch.no_grad():
-            read, scores = _read_batch(net, volume, b, neighbours, mirror)
+            read, scores = _read_batch(net, volume, b, neighbours, mirror,
+                                       turn_head if weigh_turn else None)
         for key, hits in scores.items():
             _accumulate(counts, key, hits)
         gt = b["joints"][:, 0]
@@ -111,15 +116,15 @@ def evaluate_condition(
             continue
         tic = time.perf_counter()
         res = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
-                         read.keypoint_confidence)
+                         read.keypoint_confidence, turn=read.turn)
         seconds += time.perf_counter() - tic
         rows["fit"].append(mpjpe(res.joints, gt).cpu())
         rows["fit_pa"].append(pa_mpjpe(res.joints, gt).cpu())
         res_plain = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
-                               read.keypoint_confidence, config=plain)
+                               read.keypoint_confidence, config=plain, turn=read.turn)
         rows["plain"].append(mpjpe(res_plain.joints, gt).cpu())
         res_kp = fitter.fit(read.features, read.camera, read.regression, read.keypoints,
-                            read.keypoint_confidence, config=no_features)
+                            read.keypoint_confidence, config=no_features, turn=read.turn)
         rows["kp"].append(mpjpe(res_kp.joints, gt).cpu())
     cat = {k: torch.cat(v).numpy() if v else np.zeros(0, np.float32) for k, v in rows.items()}
     rate = {k: (v[0] / v[1] if v[1] else float("nan")) for k, v in counts.items()}
@@ -133,10 +138,10 @@ def evaluate_condition(
 
 
 def _read_batch(net: FeatureNet, volume: NeuralBodyVolume, b: dict[str, torch.Tensor],
-                neighbours: torch.Tensor,
-                mirror: torch.Tensor) -> tuple[CropReadout, dict[str, torch.Tensor]]:
+                neighbours: torch.Tensor, mirror: torch.Tensor, turn_head: TurnHead | None = None
+                ) -> tuple[CropReadout, dict[str, torch.Tensor]]:
     """Network readout of a batch and its per-cell / per-joint hits for the 2D scores
-    (``mirror``: [K] from mirror_kernels)."""
+    (``mirror``: [K] from mirror_kernels; ``turn_head``: read the facing azimuths too)."""
     out = net(b["image"])
     posed = volume.pose(b["rotations"][:, 0], b["translation"][:, 0], b["shape"][:, 0])
     kfeat = volume.kernel_features(posed)  # [B, K, D]
@@ -146,7 +151,9 @@ def _read_batch(net: FeatureNet, volume: NeuralBodyVolume, b: dict[str, torch.Te
     truth = b["kernel"][body]
     front_back = front_back_hits(feats, b["kernel"], b["far"], kfeat,
                                  twin_features(volume, posed, mirror), mirror, neighbours)
-    read = read_crops(out, b["K"], volume)
+    turn = (None if turn_head is None
+            else turn_weights(turn_head, out, net(torch.flip(b["image"], (-1,)))))
+    read = read_crops(out, b["K"], volume, turn)
     side = (b["box"][:, 0, 2:] - b["box"][:, 0, :2]).amax(-1)
     err = (read.keypoints * STRIDE - b["keypoints"][:, 0]).norm(dim=-1)
     hit = err < 0.1 * side[:, None]

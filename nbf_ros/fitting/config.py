@@ -48,6 +48,10 @@ class FitConfig:
     # visibility stay the kept start's): the posterior mean hedges near ties between turns,
     # the cases where the choice costs most (bench/choice_bounds.py).
     hypothesis_blend_temperature: float = 0.0
+    # Weight of -log p(facing azimuth) in that choice (and blend), p from the model's turn
+    # head (nbf_ros/vision/turn_head.py), when the fit is given it: the network's view of
+    # which way the person faces, read from the whole crop and its mirror image.
+    hypothesis_turn_prior_weight: float = 0.0
     coarse_fraction: float = 0.5  # share of the steps fitted at half resolution (coarse to fine)
     coarse_sigma: float = 2.0  # kernel radius multiplier at the coarse level (a wider basin)
     fit_shape: bool = False  # also fit shape coefficients
@@ -101,7 +105,7 @@ class FitConfig:
             raise ValueError(f"hypotheses must be in [1, {MAX_HYPOTHESES}], got "
                              f"{self.hypotheses}")
         for name in ("hypothesis_keypoint_weight", "hypothesis_turn_weight",
-                     "hypothesis_blend_temperature"):
+                     "hypothesis_blend_temperature", "hypothesis_turn_prior_weight"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 <= self.coarse_fraction <= 1.0:

@@ -40,8 +40,9 @@ from nbf_ros.nbv.likelihood import (
 )
 from nbf_ros.nbv.renderer import kernel_weights, reach_radius, select_kernels, window_reach
 from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.vision.turn_head import azimuth_density, crop_ray, facing_azimuth
 
-__all__ = ["Fitter", "blended_joints", "choice_score", "turned_starts"]
+__all__ = ["Fitter", "blended_joints", "choice_score", "turn_density", "turned_starts"]
 
 
 @dataclass
@@ -85,17 +86,21 @@ class Fitter:
         keypoint_confidence: Tensor | None = None,  # [B, J] in [0, 1]
         config: FitConfig | None = None,
         every_hypothesis: bool = False,
+        turn: Tensor | None = None,  # [B, bins] facing azimuth weights (vision.turn_head)
     ) -> FitResult:
         """Fit B bodies, one per crop, starting from ``init``; ``every_hypothesis``: all
-        B x hypotheses fits (person-major rows), none chosen."""
+        B x hypotheses fits (person-major rows), none chosen; ``turn``: what the choice
+        among turned starts weighs by hypothesis_turn_prior_weight."""
         cfg = config or self.config
         started = time.perf_counter()
         _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
+        if turn is not None and (turn.dim() != 2 or turn.shape[0] != init.batch):
+            raise ValueError(f"turn: expected [{init.batch}, bins], got {tuple(turn.shape)}")
         padded = (_compiled_batch(init.batch) if cfg.compile_step and init.batch > 0
                   else init.batch)
         if padded == init.batch:
             return self._fit(features, camera, init, keypoints, keypoint_confidence, cfg,
-                             started, every_hypothesis)
+                             started, every_hypothesis, turn)
         # A compiled step compiles once per batch size: pad to a power of two with copies
         # of the last body (fitted alongside, then dropped), so a node whose people count
         # changes meets at most six sizes.
@@ -105,12 +110,14 @@ class Fitter:
         return self._fit(features[pick], camera.index(pick), init.index(pick),
                          None if keypoints is None else keypoints[pick],
                          None if keypoint_confidence is None else keypoint_confidence[pick],
-                         cfg, started, every_hypothesis).index(
+                         cfg, started, every_hypothesis,
+                         None if turn is None else turn[pick]).index(
                              slice(0, n * (cfg.hypotheses if every_hypothesis else 1)))
 
     def _fit(self, features: Tensor, camera: CropCamera, init: BodyState,
              keypoints: Tensor | None, keypoint_confidence: Tensor | None, cfg: FitConfig,
-             started: float, every_hypothesis: bool = False) -> FitResult:
+             started: float, every_hypothesis: bool = False,
+             turn: Tensor | None = None) -> FitResult:
         """``fit`` on checked inputs; ``started`` is when the call began (time budget)."""
         self._full_width = camera.width
         hyp, batch = cfg.hypotheses, init.batch
@@ -173,8 +180,12 @@ class Fitter:
             return self._result(state, loss, extras, visibility, steps, ~active,
                                 run.fine.camera, rows, rows % hyp)
         given = start.rotations[::hyp, 0].repeat_interleave(hyp, 0)  # copy 0: as given
+        facing = None
+        if turn is not None and cfg.hypothesis_turn_prior_weight > 0:
+            facing = turn_density(turn, state.rotations[:, 0].view(batch, hyp, 3, 3),
+                                  camera).view(bh)
         score = choice_score(cfg, loss, project(extras["joints"], run.fine.camera.K), kp,
-                             given, state.rotations[:, 0])
+                             given, state.rotations[:, 0], facing)
         best = score.view(batch, hyp).argmin(1)
         pick = torch.arange(batch, device=dev) * hyp + best
         out = self._result(state, loss, extras, visibility, steps, ~active, run.fine.camera,
@@ -587,12 +598,16 @@ def _step_size(cfg: FitConfig, it: int, coarse_steps: int) -> float:
 
 def choice_score(cfg: FitConfig, loss: Tensor, projected: Tensor,
                  keypoints: tuple[Tensor, Tensor] | None, given_root: Tensor,
-                 root: Tensor) -> Tensor:  # [BH]
+                 root: Tensor, facing: Tensor | None = None) -> Tensor:  # [BH]
     """What the choice among a body's turned fits minimises: the fit's loss [BH], plus the
     weighted 2D keypoint term of its projected joints [BH, J, 2] against (keypoints,
     confidence), plus the weighted squared angle between its root [BH, 3, 3] and the root
-    it was given [BH, 3, 3]."""
+    it was given [BH, 3, 3], minus the weighted log of the turn head's density of its
+    facing azimuth (``facing`` [BH], turn_density)."""
     score = loss
+    if facing is not None and cfg.hypothesis_turn_prior_weight > 0:
+        # A floor, so that a turn the head rules out costs a finite amount.
+        score = score - cfg.hypothesis_turn_prior_weight * facing.clamp_min(1e-6).log()
     if keypoints is not None and cfg.hypothesis_keypoint_weight > 0:
         score = score + cfg.hypothesis_keypoint_weight * keypoint_term(
             projected, keypoints[0], keypoints[1], cfg.keypoint_scale)
@@ -600,6 +615,14 @@ def choice_score(cfg: FitConfig, loss: Tensor, projected: Tensor,
         turn = rotation_angle(given_root.transpose(-1, -2) @ root)
         score = score + cfg.hypothesis_turn_weight * turn.square()
     return score
+
+
+def turn_density(turn: Tensor, roots: Tensor, camera: CropCamera) -> Tensor:  # [B, H]
+    """The turn head's density (turn [B, bins] bin weights) at the facing azimuth of each
+    body's fitted roots [B, H, 3, 3], seen along its crop's central ray."""
+    ray = crop_ray(camera.K, camera.width, camera.height)  # [B, 3]
+    azimuth = facing_azimuth(roots, ray[:, None].expand(-1, roots.shape[1], -1))
+    return azimuth_density(turn.to(azimuth.dtype), azimuth)
 
 
 def blended_joints(score: Tensor, joints: Tensor, temperature: float) -> Tensor:  # [B, J, 3]

@@ -31,7 +31,7 @@ from nbf_ros.synth.textures import background, pattern, random_colour, value_noi
 from nbf_ros.synth.truth import JointLabel, joint_labels
 
 __all__ = ["JointLabel", "PersonTruth", "Scene", "SceneConfig", "SceneLayout", "draw_scene",
-           "render_scene", "sample_layout"]
+           "occluders", "render_scene", "sample_layout"]
 
 
 @dataclass
@@ -146,7 +146,7 @@ def sample_layout(mesh: BodyMesh, gen: torch.Generator, cfg: SceneConfig) -> Sce
     subject = mesh.pose(rots[:1], trans[:1], shapes[:1]).points[0]
     uv = subject @ K.T
     pixels = uv[:, :2] / uv[:, 2:].clamp_min(1e-6)
-    occ_rgb, occ_mask = _occluders(gen, pixels, h, w, cfg)
+    occ_rgb, occ_mask = occluders(gen, pixels, h, w, cfg)
     return SceneLayout(K, h, w, rots, trans, shapes, outfits, back, occ_rgb, occ_mask, light,
                        ambient)
 
@@ -219,7 +219,7 @@ def draw_scene(mesh: BodyMesh, layout: SceneLayout, gen: torch.Generator, noise:
         occluder=occluder.numpy(), people=people, seed=seed)
 
 
-def _occluders(gen: torch.Generator, subject: Tensor, h: int, w: int,
+def occluders(gen: torch.Generator, subject: Tensor, h: int, w: int,
                cfg: SceneConfig) -> tuple[Tensor, Tensor]:
     """Random textured shapes centred on points of the subject (projected vertices [V, 2]):
     their colours [H, W, 3] and union mask [H, W]."""

@@ -30,6 +30,9 @@ class CropReadout:
     keypoint_confidence: Tensor  # [B, J] in [0, 1]
     regression: BodyState  # pose regressed by the network, translation from keypoints
     regression_joints: Tensor  # [B, J, 3] camera frame
+    # [B, bins] weights of each crop's facing azimuth (nbf_ros.vision.turn_head), when the
+    # pipeline reads it; the cold fit's choice among turned starts weighs them.
+    turn: Tensor | None = None
 
 
 def heatmap_keypoints(heatmaps: Tensor) -> tuple[Tensor, Tensor]:
@@ -91,8 +94,10 @@ def solve_translation(rel_joints: Tensor, keypoints: Tensor, weight: Tensor, K: 
 
 
 @torch.no_grad()
-def read_crops(out: NetOutput, K: Tensor, volume: NeuralBodyVolume) -> CropReadout:
-    """Fitting inputs for crops whose network input pixels have intrinsics K [B, 3, 3]."""
+def read_crops(out: NetOutput, K: Tensor, volume: NeuralBodyVolume,
+               turn: Tensor | None = None) -> CropReadout:
+    """Fitting inputs for crops whose network input pixels have intrinsics K [B, 3, 3]
+    (``turn``: their facing azimuths' bin weights, passed through)."""
     bsz, dim, h, w = out.features.shape
     cell_K = K.clone()
     cell_K[:, :2] /= STRIDE  # one feature cell is STRIDE input pixels
@@ -106,4 +111,4 @@ def read_crops(out: NetOutput, K: Tensor, volume: NeuralBodyVolume) -> CropReado
     trans = solve_translation(rel, keypoints, conf, cell_K, fallback)
     features = out.features.permute(0, 2, 3, 1).reshape(bsz, h * w, dim)
     state = BodyState(rot, trans, shape)
-    return CropReadout(features, camera, keypoints, conf, state, rel + trans[:, None])
+    return CropReadout(features, camera, keypoints, conf, state, rel + trans[:, None], turn)

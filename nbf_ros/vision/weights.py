@@ -19,10 +19,12 @@ from nbf_ros.nbv.renderer import RenderConfig
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.paths import find_model_file
 from nbf_ros.vision.network import FeatureNet, NetworkConfig
+from nbf_ros.vision.turn_head import TurnHead, input_size
 
-__all__ = ["CHOICE_KEYS", "DEFAULT_MODEL", "FIT_KEYS", "FORMAT", "SCHEDULE_KEYS", "VERSION",
-           "fit_identity", "fit_settings", "load_model", "resolve_model_path", "save_model",
-           "update_model_meta"]
+__all__ = ["CHOICE_ENTRIES", "CHOICE_KEYS", "DEFAULT_MODEL", "FIT_KEYS", "FORMAT",
+           "SCHEDULE_KEYS", "VERSION", "fit_identity", "fit_settings", "load_model",
+           "load_turn_head", "resolve_model_path", "save_model", "save_turn_head",
+           "turn_head_meta", "update_model_meta"]
 
 FORMAT = "nbf_ros.feature_model"
 VERSION = 1
@@ -31,11 +33,14 @@ DEFAULT_MODEL = "nbf_anny_net.pt"
 # model's features, keypoints and regressed pose (chosen by bench/fit_settings.py).
 FIT_KEYS = ("match", "temperature", "occlusion_prior", "keypoint_weight", "anchor_weight",
             "feature_weight", "pose_prior_weight", "hinge_weight", "hypothesis_keypoint_weight",
-            "hypothesis_turn_weight", "hypothesis_blend_temperature")
+            "hypothesis_turn_weight", "hypothesis_blend_temperature",
+            "hypothesis_turn_prior_weight")
 # Of those, what acts only after the starts are fitted (how one is kept or how they are
 # blended): changing them leaves every start's fit as it was (see fit_identity).
 CHOICE_KEYS = ("hypothesis_keypoint_weight", "hypothesis_turn_weight",
-               "hypothesis_blend_temperature")
+               "hypothesis_blend_temperature", "hypothesis_turn_prior_weight")
+# Model file entries that act only in that choice too: the turn head (turn_head.py).
+CHOICE_ENTRIES = ("turn_head",)
 # How a cold fit steps (meta["fit"] too): a step size and coarse level tuned at one feature
 # resolution overshoot at another, and the resolution is the model's (crop size / stride).
 # Warm starts keep their own gentle schedule (FitConfig.tracking), so these apply to cold
@@ -73,12 +78,7 @@ def load_model(path: str | Path, device: str | torch.device = "cpu",
     """The network (eval mode), the matching volume and the metadata of a model file
     (``meta["render_opacity"]`` is the opacity its kernels render with)."""
     path = resolve_model_path(path)
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises several types for files that are not its own
-        raise ValueError(f"{path} is not a readable nbf_ros model file ({err})") from err
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an nbf_ros model file")
+    data = _model_data(path)
     if data.get("version") != VERSION:
         raise ValueError(f"{path} has model format version {data.get('version')}; this "
                          f"nbf_ros reads version {VERSION}")
@@ -118,10 +118,12 @@ def fit_settings(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def fit_identity(path: str | Path) -> str:
-    """A hash of everything in a model file that shapes its fits: all of it but the
-    settings that only choose among or blend the fitted starts (CHOICE_KEYS), so that a
+    """A hash of everything in a model file that shapes its fits: all of it but what only
+    chooses among or blends the fitted starts (CHOICE_KEYS, CHOICE_ENTRIES), so that a
     cache of fits outlives re-choosing them."""
     data = torch.load(resolve_model_path(path), map_location="cpu", weights_only=True)
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k not in CHOICE_ENTRIES}
     if isinstance(data, dict) and isinstance(data.get("meta"), dict):
         fit = {k: v for k, v in (data["meta"].get("fit") or {}).items() if k not in CHOICE_KEYS}
         data = {**data, "meta": {**data["meta"], "fit": fit}}
@@ -155,10 +157,55 @@ def _hash_into(digest: Any, value: Any) -> None:  # noqa: ANN401 - hashlib objec
 def update_model_meta(path: str | Path, **items: Any) -> None:
     """Set metadata entries of a model file in place (written through a temporary file)."""
     path = resolve_model_path(path)
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = _model_data(path)
+    data["meta"] = {**data.get("meta", {}), **items}
+    _replace(path, data)
+
+
+def save_turn_head(path: str | Path, head: TurnHead, meta: dict[str, Any]) -> None:
+    """Store a turn head (and how it was trained, ``meta``) in a model file in place."""
+    path = resolve_model_path(path)
+    data = _model_data(path)
+    data["turn_head"] = {**head.to_file(), "meta": meta}
+    _replace(path, data)
+
+
+def load_turn_head(path: str | Path, device: str | torch.device = "cpu") -> TurnHead | None:
+    """The model file's turn head (eval mode), or None when it has none."""
+    data = _model_data(resolve_model_path(path))
+    stored = data.get("turn_head")
+    if stored is None:
+        return None
+    try:
+        head = TurnHead.from_file(stored)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"{path}: unreadable turn head ({err})") from err
+    net = NetworkConfig.from_dict(data["network"])
+    if head.inputs != input_size(net.feature_dim, net.num_joints, net.num_shape):
+        raise ValueError(f"{path}: the turn head reads {head.inputs} inputs, not what this "
+                         "network outputs")
+    return head.to(device)
+
+
+def turn_head_meta(path: str | Path) -> dict[str, Any] | None:
+    """How the model file's turn head was trained (``nbf-ros turn-head``), or None."""
+    stored = _model_data(resolve_model_path(path)).get("turn_head")
+    return None if stored is None else dict(stored.get("meta", {}))
+
+
+def _model_data(path: Path) -> dict[str, Any]:
+    """A model file's raw contents (tensors only)."""
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises several types for files that are not its own
+        raise ValueError(f"{path} is not a readable nbf_ros model file ({err})") from err
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not an nbf_ros model file")
-    data["meta"] = {**data.get("meta", {}), **items}
+    return data
+
+
+def _replace(path: Path, data: dict[str, Any]) -> None:
+    """Write a model file's contents through a temporary file, then swap it in."""
     tmp = path.with_name(f".{path.name}.tmp")
     torch.save(data, tmp)
     tmp.replace(path)

@@ -18,6 +18,7 @@ from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.nbv.camera import CropCamera, project
 from nbf_ros.synth.feature_scenes import feature_scene, perturb, random_states
+from nbf_ros.vision.turn_head import bin_targets, crop_ray, facing_azimuth
 
 SIZE = 64  # render crops of the unit tests: small, so the suite stays fast
 
@@ -180,6 +181,28 @@ class TestHypotheses:
         assert tied.hypothesis.tolist() == [0, 0]  # equal losses: the start as given
         torch.testing.assert_close(tied.loss, chosen.loss)  # the reported loss is the fit's
         assert float(mpjpe(chosen.joints, scene.joints).max()) < 0.03
+
+    def test_a_turn_prior_chooses_between_turns_the_features_cannot_tell_apart(
+            self, capsule_volume):
+        scene, _ = scene_and_start(capsule_volume, 2, seed=8)
+        start = truth_turned(scene, math.pi)
+        blind = FitConfig.tracking(iterations=2, hypotheses=2, feature_weight=0.0,
+                                   keypoint_weight=0.0)
+        fitter = Fitter(capsule_volume, blind)
+        ray = crop_ray(scene.camera.K, scene.camera.width, scene.camera.height)
+        turn = bin_targets(facing_azimuth(scene.truth.rotations[:, 0], ray))  # the true turn
+        chosen = fitter.fit(scene.features, scene.camera, start, turn=turn,
+                            config=dataclasses.replace(blind, hypothesis_turn_prior_weight=1.0))
+        assert chosen.hypothesis.tolist() == [1, 1]
+        unweighted = fitter.fit(scene.features, scene.camera, start, turn=turn)
+        assert unweighted.hypothesis.tolist() == [0, 0]  # weight 0: the head is not heard
+        assert float(mpjpe(chosen.joints, scene.joints).max()) < 0.03
+
+    def test_a_turn_prior_for_another_number_of_bodies_is_refused(self, capsule_volume):
+        scene, start = scene_and_start(capsule_volume, 2, seed=8)
+        with pytest.raises(ValueError, match="turn"):
+            Fitter(capsule_volume, FitConfig.tracking(hypotheses=2)).fit(
+                scene.features, scene.camera, start, turn=torch.ones(3, 16) / 16)
 
     def test_turn_weight_keeps_the_given_turn_unless_another_scores_clearly_better(
             self, capsule_volume):

@@ -1,0 +1,159 @@
+"""Training the turn head (nbf_ros/vision/turn_head.py) of a trained model, network frozen.
+
+Samples are synthetic people alone before the camera (224 x 224, as the occlusion
+benchmark's), each seen clean and behind occluders drawn as the network's training scenes
+draw them (``nbf_ros.synth.scenes.occluders``: textured rectangles, ellipses and polygons a
+quarter to 0.6 of the person's size), read through the pipeline's own crops; every crop is
+also read mirrored (the facing azimuth negated), which doubles the samples and teaches the
+head the mirror symmetry ``turn_weights`` relies on. Scenes come from ``TURN_SEED`` on:
+unseen by the network (its runs use seeds far below the test set's) and far from the test
+and validation people. The head is a cross-entropy fit to soft bin targets (AdamW, cosine
+schedule); a tenth of the scenes is held out, and the held-out loss, the median azimuth
+error and the share of crops read more than 90 degrees off are reported.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from tqdm import tqdm
+
+from nbf_ros.synth.mesh import BodyMesh
+from nbf_ros.synth.scenes import SceneConfig, occluders, render_scene
+from nbf_ros.vision.turn_head import (
+    TURN_BINS,
+    TurnHead,
+    bin_targets,
+    crop_ray,
+    facing_azimuth,
+    head_inputs,
+)
+
+__all__ = ["TURN_SEED", "HeadReport", "TurnSamples", "fit_turn_head", "report_lines",
+           "turn_samples"]
+
+TURN_SEED = 1_500_000_000
+SCENE = SceneConfig(height=224, width=224, extra_people=0, occluder_probability=0.0,
+                    subject_height=(0.65, 0.9))
+# The training scenes' occluders, always drawn (one or two, a quarter to 0.6 of the person).
+OCCLUDED = SceneConfig(height=224, width=224, occluder_probability=1.0)
+
+
+@dataclass
+class TurnSamples:
+    """Head inputs of crops and the facing azimuth each shows; ``scene`` groups a scene's
+    crops (the held-out split keeps them together), ``occluded`` marks occluded views."""
+
+    inputs: Tensor  # [N, F]
+    azimuth: Tensor  # [N] radians
+    scene: Tensor  # [N] long
+    occluded: Tensor  # [N] bool
+
+
+@dataclass
+class HeadReport:
+    """How the trained head reads held-out crops."""
+
+    train_loss: float
+    held_out_loss: float
+    median_error_deg: dict[str, float]  # clean, occluded
+    flipped_share: dict[str, float]  # share read more than 90 degrees off
+
+
+def turn_samples(pipeline, first_seed: int, scenes: int, views: int = 4,  # noqa: ANN001
+                 progress: bool = True) -> TurnSamples:
+    """Each scene clean and behind ``views`` draws of occluders, each crop also mirrored,
+    read by ``pipeline`` (a PosePipeline) through its crops of the person's box."""
+    mesh = BodyMesh.default()
+    inputs, azimuth, scene_ids, occluded = [], [], [], []
+    for index in tqdm(range(scenes), desc="turn samples", disable=not progress):
+        scene = render_scene(mesh, first_seed + index, SCENE)
+        person = scene.people[0]
+        gen = torch.Generator().manual_seed(first_seed + index)
+        shown = [scene.image]
+        points = torch.as_tensor(person.keypoints, dtype=torch.float32)
+        for _ in range(views):
+            rgb, mask = occluders(gen, points, SCENE.height, SCENE.width, OCCLUDED)
+            image = torch.as_tensor(scene.image).float() / 255.0
+            image = torch.where(mask[..., None], rgb, image)
+            shown.append((image * 255).round().to(torch.uint8).numpy())
+        crops, crop_K = pipeline.person_crops(shown, scene.K, person.box)
+        with torch.no_grad():
+            plain = head_inputs(pipeline.engine(crops))
+            mirrored = head_inputs(pipeline.engine(torch.flip(crops, (-1,))))
+        size = crops.shape[-1]
+        root = torch.as_tensor(person.rotations[0], dtype=torch.float32, device=crop_K.device)
+        facing = facing_azimuth(root.expand(len(shown), 3, 3), crop_ray(crop_K, size, size))
+        inputs += [plain.cpu(), mirrored.cpu()]
+        azimuth += [facing.cpu(), -facing.cpu()]
+        scene_ids.append(torch.full((2 * len(shown),), index))
+        seen = torch.arange(len(shown)) > 0
+        occluded += [seen, seen]
+    return TurnSamples(torch.cat(inputs), torch.cat(azimuth), torch.cat(scene_ids),
+                       torch.cat(occluded))
+
+
+def fit_turn_head(samples: TurnSamples, epochs: int = 30, bins: int = TURN_BINS,
+                  seed: int = 0, progress: bool = True) -> tuple[TurnHead, HeadReport]:
+    """A turn head fitted to nine tenths of the scenes, and its report on the rest."""
+    torch.manual_seed(seed)
+    held = samples.scene >= int(math.ceil(0.9 * (int(samples.scene.max()) + 1)))
+    if held.all() or not held.any():
+        raise ValueError("the turn head needs at least two scenes (one held out)")
+    x, y = samples.inputs[~held], samples.azimuth[~held]
+    head = TurnHead(x.shape[1], bins)
+    head.mean.copy_(x.mean(0))
+    head.scale.copy_(x.std(0) + 1e-3)  # constant inputs (a pooled cell never lit) stay finite
+    targets = bin_targets(y, bins)
+    opt = torch.optim.AdamW(head.parameters(), lr=1e-3, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    train_loss = float("nan")
+    for _ in tqdm(range(epochs), desc="turn head", disable=not progress):
+        head.train()
+        order = torch.randperm(len(x))
+        total = 0.0
+        for start in range(0, len(x), 256):
+            batch = order[start:start + 256]
+            loss = _cross_entropy(head(x[batch]), targets[batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(batch)
+        schedule.step()
+        train_loss = total / len(x)
+    head.eval()
+    with torch.no_grad():
+        logits = head(samples.inputs[held])
+        held_loss = float(_cross_entropy(logits, bin_targets(samples.azimuth[held], bins)))
+        centres = torch.arange(bins) * (2 * math.pi / bins)
+        error = _angle_deg(centres[logits.argmax(-1)] - samples.azimuth[held])
+    occ = samples.occluded[held]
+    report = HeadReport(
+        train_loss, held_loss,
+        {"clean": float(error[~occ].median()), "occluded": float(error[occ].median())},
+        {"clean": float((error[~occ] > 90).float().mean()),
+         "occluded": float((error[occ] > 90).float().mean())})
+    return head, report
+
+
+def _cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
+    return -(targets * torch.log_softmax(logits, -1)).sum(-1).mean()
+
+
+def _angle_deg(angle: Tensor) -> Tensor:
+    """|angle| wrapped to [0, 180] degrees."""
+    return torch.rad2deg(torch.remainder(angle + math.pi, 2 * math.pi) - math.pi).abs()
+
+
+def report_lines(report: HeadReport) -> list[str]:
+    """The report in a few lines."""
+    return [f"cross-entropy: train {report.train_loss:.3f}, held out {report.held_out_loss:.3f}",
+            *(f"{view}: median azimuth error {report.median_error_deg[view]:.1f} deg, "
+              f"{100 * report.flipped_share[view]:.1f}% read more than 90 deg off"
+              for view in ("clean", "occluded"))]
+
+
+

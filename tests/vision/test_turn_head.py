@@ -1,0 +1,197 @@
+"""The turn head: facing azimuths, their density, the mirror image, and the head kept in a
+model file (which leaves the file's fits, and so their caches, as they were)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from nbf_ros.body.rotations import axis_angle_to_matrix
+from nbf_ros.vision.network import FeatureNet
+from nbf_ros.vision.turn_head import (
+    TURN_BINS,
+    TurnHead,
+    azimuth_density,
+    bin_targets,
+    crop_ray,
+    facing_azimuth,
+    head_inputs,
+    input_size,
+    mirrored_weights,
+)
+from nbf_ros.vision.weights import fit_identity, load_turn_head, save_turn_head
+
+# Body up (+y) on camera up (-y), body front (+z) towards the camera (-z): facing it.
+FACING_CAMERA = axis_angle_to_matrix(torch.tensor([math.pi, 0.0, 0.0]))
+ALONG_AXIS = torch.tensor([0.0, 0.0, 1.0])
+
+
+def turned(angle: float) -> torch.Tensor:
+    """The body facing the camera, turned by ``angle`` about its own up axis."""
+    return FACING_CAMERA @ axis_angle_to_matrix(torch.tensor([0.0, angle, 0.0]))
+
+
+def test_a_body_facing_the_camera_has_azimuth_zero_and_its_back_a_half_turn() -> None:
+    assert abs(float(facing_azimuth(FACING_CAMERA, ALONG_AXIS))) < 1e-6
+    assert abs(abs(float(facing_azimuth(turned(math.pi), ALONG_AXIS))) - math.pi) < 1e-5
+
+
+def test_turning_the_body_turns_its_azimuth_the_other_way() -> None:
+    # The camera stays put: turning the front left by a puts the camera a to its right.
+    for angle in (0.3, -1.2, 2.0):
+        assert abs(float(facing_azimuth(turned(angle), ALONG_AXIS)) + angle) < 1e-5
+
+
+def test_the_azimuth_is_taken_along_the_crops_ray_not_the_optical_axis() -> None:
+    # A body off to the side, turned so that it faces the camera along that ray.
+    side = math.atan2(1.0, 3.0)
+    ray = torch.tensor([1.0, 0.0, 3.0]) / math.hypot(1.0, 3.0)
+    assert abs(float(facing_azimuth(turned(-side), ray))) < 1e-5
+    assert abs(float(facing_azimuth(turned(-side), ALONG_AXIS)) - side) < 1e-5
+
+
+def test_the_crop_ray_points_through_the_crop_centre() -> None:
+    K = torch.tensor([[[100.0, 0.0, 20.0], [0.0, 100.0, 32.0], [0.0, 0.0, 1.0]]])
+    ray = crop_ray(K, 64, 64)[0]
+    # Centre pixel (32, 32): 12 px right of the principal point, none below it.
+    torch.testing.assert_close(ray, torch.nn.functional.normalize(
+        torch.tensor([0.12, 0.0, 1.0]), dim=0))
+
+
+def test_the_density_integrates_to_one_around_the_circle() -> None:
+    weights = torch.softmax(torch.randn(3, TURN_BINS, generator=torch.Generator().manual_seed(0)),
+                            -1)
+    angles = torch.linspace(-math.pi, math.pi, 2001)[:-1]
+    density = azimuth_density(weights, angles.expand(3, -1))
+    integral = density.sum(1) * (2 * math.pi / len(angles))
+    torch.testing.assert_close(integral, torch.ones(3), atol=1e-4, rtol=0)
+
+
+def test_targets_peak_at_the_nearest_bin_and_sum_to_one() -> None:
+    step = 2 * math.pi / TURN_BINS
+    targets = bin_targets(torch.tensor([3 * step + 0.1 * step, -step]))
+    torch.testing.assert_close(targets.sum(1), torch.ones(2))
+    assert targets.argmax(1).tolist() == [3, TURN_BINS - 1]
+
+
+def test_the_density_is_highest_where_the_weights_are() -> None:
+    weights = bin_targets(torch.tensor([1.0]))
+    density = azimuth_density(weights, torch.tensor([[1.0, 1.0 + math.pi / 2, 1.0 + math.pi]]))
+    assert density[0, 0] > density[0, 1] > density[0, 2]
+
+
+def test_the_mirror_image_reads_the_negated_azimuth() -> None:
+    weights = torch.softmax(torch.randn(2, TURN_BINS, generator=torch.Generator().manual_seed(1)),
+                            -1)
+    angles = torch.tensor([[0.4, -2.0, 3.0], [1.1, 0.0, -0.7]])
+    torch.testing.assert_close(azimuth_density(mirrored_weights(weights), -angles),
+                               azimuth_density(weights, angles))
+
+
+def test_head_inputs_are_as_long_as_input_size_says(tiny_model) -> None:
+    _, net = tiny_model
+    cfg = net.config
+    with torch.no_grad():
+        rows = head_inputs(net(torch.rand(2, 3, 64, 64)))
+    assert rows.shape == (2, input_size(cfg.feature_dim, cfg.num_joints, cfg.num_shape))
+
+
+def _head_for(net: FeatureNet) -> TurnHead:
+    cfg = net.config
+    torch.manual_seed(3)
+    head = TurnHead(input_size(cfg.feature_dim, cfg.num_joints, cfg.num_shape))
+    head.mean.normal_()
+    return head.eval()
+
+
+def test_a_stored_turn_head_reads_as_it_was_saved(tiny_model, tmp_path: Path) -> None:
+    path, net = tiny_model
+    copy = tmp_path / "with_head.pt"
+    copy.write_bytes(path.read_bytes())
+    head = _head_for(net)
+
+    save_turn_head(copy, head, {"scenes": 3})
+
+    loaded = load_turn_head(copy)
+    x = torch.randn(4, head.inputs)
+    torch.testing.assert_close(loaded(x), head(x))
+    assert not loaded.training
+
+
+def test_a_model_file_without_a_turn_head_has_none(tiny_model) -> None:
+    assert load_turn_head(tiny_model[0]) is None
+
+
+def test_storing_a_turn_head_keeps_the_files_fits(tiny_model, tmp_path: Path) -> None:
+    path, net = tiny_model
+    copy = tmp_path / "with_head.pt"
+    copy.write_bytes(path.read_bytes())
+    before = fit_identity(copy)
+    save_turn_head(copy, _head_for(net), {})
+    assert fit_identity(copy) == before  # the head only chooses among fitted starts
+
+
+def test_a_turn_head_for_another_network_is_refused(tiny_model, tmp_path: Path) -> None:
+    copy = tmp_path / "with_head.pt"
+    copy.write_bytes(tiny_model[0].read_bytes())
+    save_turn_head(copy, TurnHead(17), {})
+    with pytest.raises(ValueError, match="17 inputs"):
+        load_turn_head(copy)
+
+
+def test_training_samples_read_each_crop_and_its_mirror_image(tiny_model) -> None:
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+    from nbf_ros.train.turn_head import turn_samples
+
+    path, net = tiny_model
+    pipeline = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch"))
+    samples = turn_samples(pipeline, 123, scenes=2, views=2, progress=False)
+
+    cfg = net.config
+    assert samples.inputs.shape == (2 * 2 * 3, input_size(cfg.feature_dim, cfg.num_joints,
+                                                          cfg.num_shape))
+    assert samples.scene.tolist() == [0] * 6 + [1] * 6
+    plain, mirrored = samples.azimuth[:3], samples.azimuth[3:6]
+    torch.testing.assert_close(mirrored, -plain)
+    assert samples.occluded.tolist()[:6] == [False, True, True] * 2
+    assert not torch.allclose(samples.inputs[0], samples.inputs[1])  # the occluder shows
+
+
+def test_the_turn_head_command_stores_a_head_the_pipeline_reads(tiny_model,
+                                                                tmp_path: Path) -> None:
+    from nbf_ros import cli
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+    from nbf_ros.vision.weights import update_model_meta
+
+    out = tmp_path / "with_head.pt"
+    status = cli.main(["turn-head", "--model", str(tiny_model[0]), "--out", str(out),
+                       "--scenes", "10", "--views", "1", "--epochs", "1", "--device", "cpu",
+                       "--quiet"])
+    assert status == 0
+    assert load_turn_head(out) is not None
+    assert load_turn_head(tiny_model[0]) is None  # --out leaves the original alone
+
+    update_model_meta(out, fit={"hypotheses": 2, "hypothesis_turn_prior_weight": 0.1})
+    pipeline = PosePipeline(PipelineConfig(model=str(out), device="cpu", engine="torch"))
+    image = (torch.rand(96, 96, 3, generator=torch.Generator().manual_seed(4)) * 255).to(
+        torch.uint8).numpy()
+    K = [[80.0, 0.0, 48.0], [0.0, 80.0, 48.0], [0.0, 0.0, 1.0]]
+    read = pipeline.readout([image, image], K, [20.0, 10.0, 70.0, 90.0])
+    assert read.turn.shape == (2, TURN_BINS)
+    torch.testing.assert_close(read.turn.sum(1), torch.ones(2))
+
+    pipeline.fit_config = dataclasses.replace(pipeline.fit_config, hypotheses=1)
+    assert pipeline.readout([image], K, [20.0, 10.0, 70.0, 90.0]).turn is None  # one start
+
+
+def test_the_turn_head_command_reports_a_bad_argument_in_one_line(tiny_model, capsys) -> None:
+    from nbf_ros import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["turn-head", "--model", str(tiny_model[0]), "--scenes", "3"])
+    assert stop.value.code == 2
+    assert "--scenes must be at least 10" in capsys.readouterr().err
