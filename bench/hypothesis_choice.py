@@ -354,8 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     best = min(grid, key=lambda r: r["score"])
     current = dataclasses.replace(cfg, hypothesis_keypoint_weight=shipped[0],
                                   hypothesis_turn_weight=shipped[1])
+    # Rows --store-blend may pick say which blend temperature and turn prior they used.
+    prior = current.hypothesis_turn_prior_weight
     rows.insert(2, dict(name=f"the model file's rule (keypoint {shipped[0]:g}, turn "
-                             f"{shipped[1]:g})", **evaluate(images, rule(current))))
+                             f"{shipped[1]:g}{f', turn prior {prior:g}' if prior else ''})",
+                        blend_temperature=0.0, turn_prior=prior,
+                        **evaluate(images, rule(current))))
     distances: dict[int, np.ndarray] = {}
     for t in args.temperatures:  # a hedge the fitter does not offer: compared, never stored
         rows.insert(-1, dict(name=f"least expected error, the model file's score at "
@@ -365,7 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     blend_t = cfg.hypothesis_blend_temperature
     for t in sorted({*args.blend_temperatures, *([blend_t] if blend_t > 0 else [])}):
         rows.insert(-1, dict(name=f"blend of the starts, the model file's score at "
-                                  f"temperature {t:g}", blend_temperature=t,
+                                  f"temperature {t:g}", blend_temperature=t, turn_prior=prior,
                              **worst_case(images, blend_errors(current, t, truth))))
     prior_rows = []
     if pipeline.turn_head is not None:
@@ -405,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         kept = [r for r in rows if r["name"].startswith(("the model file's rule", "blend of",
                                                          "turn prior"))]
         chosen = min(kept, key=lambda r: np.mean([r[c] for c in COLUMNS]))
-        t, w = chosen.get("blend_temperature", 0.0), chosen.get("turn_prior", 0.0)
+        t, w = chosen["blend_temperature"], chosen["turn_prior"]
         update_model_meta(model, fit=dict(fit_settings(pipeline.meta),
                                           hypothesis_blend_temperature=t,
                                           hypothesis_turn_prior_weight=w))

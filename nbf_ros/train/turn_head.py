@@ -32,10 +32,12 @@ from nbf_ros.vision.turn_head import (
     head_inputs,
 )
 
-__all__ = ["TURN_SEED", "HeadReport", "TurnSamples", "fit_turn_head", "report_lines",
-           "turn_samples"]
+__all__ = ["TURN_SEED", "HeadReport", "TurnSamples", "fit_turn_head", "occluder_seed",
+           "report_lines", "turn_samples"]
 
 TURN_SEED = 1_500_000_000
+# Offset of a scene's occluder seed from the scene's (2^32 / golden ratio), modulo 2^32.
+_OCCLUDER_OFFSET = 0x9E3779B9
 SCENE = SceneConfig(height=224, width=224, extra_people=0, occluder_probability=0.0,
                     subject_height=(0.65, 0.9))
 # The training scenes' occluders, always drawn (one or two, a quarter to 0.6 of the person).
@@ -63,6 +65,14 @@ class HeadReport:
     flipped_share: dict[str, float]  # share read more than 90 degrees off
 
 
+def occluder_seed(scene_seed: int) -> int:
+    """Seed of the occluders drawn over scene ``scene_seed``: a stream of their own. Seeded
+    like the scene, they would replay the random numbers that drew its pose, and so could
+    hint at the turn they hide; torch's CPU generator keeps only a seed's low 32 bits, so
+    the offset must change those."""
+    return (scene_seed + _OCCLUDER_OFFSET) % (1 << 32)
+
+
 def turn_samples(pipeline, first_seed: int, scenes: int, views: int = 4,  # noqa: ANN001
                  progress: bool = True) -> TurnSamples:
     """Each scene clean and behind ``views`` draws of occluders, each crop also mirrored,
@@ -72,7 +82,7 @@ def turn_samples(pipeline, first_seed: int, scenes: int, views: int = 4,  # noqa
     for index in tqdm(range(scenes), desc="turn samples", disable=not progress):
         scene = render_scene(mesh, first_seed + index, SCENE)
         person = scene.people[0]
-        gen = torch.Generator().manual_seed(first_seed + index)
+        gen = torch.Generator().manual_seed(occluder_seed(first_seed + index))
         shown = [scene.image]
         points = torch.as_tensor(person.keypoints, dtype=torch.float32)
         for _ in range(views):

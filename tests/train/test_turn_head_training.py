@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from nbf_ros.train.turn_head import TurnSamples, fit_turn_head
+from nbf_ros.train.turn_head import TurnSamples, fit_turn_head, occluder_seed
 
 
 def samples_encoding_the_azimuth(scenes: int, per_scene: int = 4) -> TurnSamples:
@@ -42,3 +42,12 @@ def test_noise_alone_teaches_it_nothing_it_can_show_on_unseen_scenes() -> None:
 def test_one_scene_cannot_be_split_for_a_held_out_report() -> None:
     with pytest.raises(ValueError, match="two scenes"):
         fit_turn_head(samples_encoding_the_azimuth(1), epochs=1, progress=False)
+
+
+def test_occluders_draw_from_a_stream_other_than_their_scenes() -> None:
+    # Torch keeps a CPU seed's low 32 bits: an offset above them would replay the scene's.
+    for seed in (0, 1_500_000_000, (1 << 32) - 1):
+        scene = torch.rand(4, generator=torch.Generator().manual_seed(seed))
+        occluders = torch.rand(4, generator=torch.Generator().manual_seed(occluder_seed(seed)))
+        assert not torch.allclose(scene, occluders)
+        assert 0 <= occluder_seed(seed) < 1 << 32
