@@ -13,7 +13,8 @@ output errs most on the joints the square leaves visible (nbf_ros/eval/occlusion
 
 Rows marked "best on these people" take, from a family of rules, the member with the lowest
 AdvOcc-80 on the very people they are scored on. They are bounds on that family, not rules
-one could ship:
+one could ship. Each family starts from the model file's score (its turn prior included)
+and varies what it names:
 
 - the choice score (fit loss, plus a keypoint and a turn term) over a weight grid wider than
   hypothesis_choice.py's;
@@ -25,6 +26,8 @@ one could ship:
 - with a model file that has a turn head (nbf_ros/vision/turn_head.py): the score less a
   weight times the log of the head's density at each start's facing azimuth
   (hypothesis_turn_prior_weight), blended as above;
+- the same turn prior from a perfect turn head, one that outputs its training target at the
+  person's true facing azimuth: how far a better reading of the turn could take the fit;
 - an oracle gate: per image, the model file's output (its kept start, or its blend when it
   stores a blend temperature) or the regression head, whichever is nearer the truth. No
   rule that falls back to the regression head can do better.
@@ -55,12 +58,14 @@ from hypothesis_choice import (  # noqa: E402
     Image,
     attach_facings,
     blend_errors,
+    facings,
     load_fits,
     pick_errors,
     rule,
     truths,
     worst_case,
 )
+from occlusion_benchmark import single_people  # noqa: E402
 from record import RESULTS, environment  # noqa: E402
 
 from nbf_ros.eval.occlusion import mid_hip_aligned  # noqa: E402
@@ -79,7 +84,7 @@ KEYPOINT_WEIGHTS = (0.0, 0.1, 0.3, 1.0, 3.0, 10.0)
 TURN_WEIGHTS = (0.0, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28)
 AGREEMENT_WEIGHTS = (0.03, 0.1, 0.3, 1.0, 3.0)  # per metre of MPJPE to the regressed start
 TEMPERATURES = (0.01, 0.03, 0.1, 0.3, 1.0)  # score units
-TURN_PRIOR_WEIGHTS = (0.01, 0.03, 0.1, 0.3)  # score units per unit of log density
+TURN_PRIOR_WEIGHTS = (0.01, 0.03, 0.1, 0.3, 1.0)  # score units per unit of log density
 Errors = Callable[[Image], tuple[float, float]]
 
 
@@ -91,8 +96,10 @@ def best_of(images: list[Image], family: dict[str, Errors]) -> tuple[str, dict[s
 
 
 def bound_rows(images: list[Image], truth: dict[int, tuple[np.ndarray, np.ndarray]],
-               cfg: FitConfig) -> list[dict]:
-    """The reference rows and the best member of each family of rules."""
+               cfg: FitConfig, perfect: list[torch.Tensor] | None = None) -> list[dict]:
+    """The reference rows and the best member of each family of rules; ``perfect`` (each
+    image's density of a perfect turn head, hypothesis_choice.facings) adds the turn prior
+    family with that head."""
     def weights(wk: float, wt: float) -> FitConfig:
         return dataclasses.replace(cfg, hypothesis_keypoint_weight=wk, hypothesis_turn_weight=wt)
 
@@ -142,6 +149,16 @@ def bound_rows(images: list[Image], truth: dict[int, tuple[np.ndarray, np.ndarra
     for (family, short), members in families.items():
         setting, result = best_of(images, members)
         rows.append((family, short, setting, result))
+    if perfect is not None:  # the same images, read by a head that is never wrong
+        known = [dataclasses.replace(img, facing=d) for img, d in zip(images, perfect,
+                                                                        strict=True)]
+        known_truth = {id(k): truth[id(img)] for k, img in zip(known, images, strict=True)}
+        setting, result = best_of(known, {
+            f"turn prior {w:g}, temperature {t:g}": blend_errors(
+                dataclasses.replace(cfg, hypothesis_turn_prior_weight=w), t, known_truth)
+            for w in TURN_PRIOR_WEIGHTS for t in TEMPERATURES})
+        rows.append(("turn prior of a perfect turn head (the true facing) and blend, best "
+                     "on these people", "perfect turn head", setting, result))
     rows += [("oracle gate: the model file's output or the regression head, whichever is "
               "nearer the truth", "oracle gate", "", worst_case(images, gate)),
              ("closest start (perfect choice)", "perfect choice", "",
@@ -186,15 +203,15 @@ def main(argv: list[str] | None = None) -> int:
         except FileNotFoundError as exc:
             parser.error(str(exc))
         cfg = model_config(model, key)
+        scenes = list(single_people(key["seed"], key["people"]))  # rendered once, for all
+        pipeline = build_pipeline(dict(default_settings(), model=str(model), device="cpu"))[0]
         if load_turn_head(model) is not None:  # the turn head's view of each start
-            settings = dict(default_settings(), model=str(model), device="cpu")
-            attach_facings(build_pipeline(settings)[0], images, key["seed"], key["people"],
-                           key["stride"])
+            attach_facings(pipeline, images, scenes, key["stride"])
         test = key["seed"] == int(TEST_SEED) + 50_000
         print(f"{path.name}: {len(images)} images of {key['people']} "
               f"{'test' if test else 'validation'} people, {model.name}")
-        rows = bound_rows(images, truths(images, key["seed"], key["people"], key["stride"]),
-                          cfg)
+        rows = bound_rows(images, truths(images, scenes, key["stride"]), cfg,
+                          facings(pipeline, images, scenes, key["stride"], perfect=True))
         sets.append({"model": model.name, "fits": path.name, "test": test,
                      "people": key["people"], "stride": key["stride"], "seed": key["seed"],
                      "hypotheses": key["hypotheses"], "images": len(images), "rows": rows})

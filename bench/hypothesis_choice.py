@@ -74,7 +74,7 @@ from nbf_ros.eval.occlusion import (  # noqa: E402
 from nbf_ros.fitting.fitter import blended_joints, choice_score, turn_density  # noqa: E402
 from nbf_ros.nbv.camera import CropCamera, project  # noqa: E402
 from nbf_ros.node_settings import build_pipeline, default_settings  # noqa: E402
-from nbf_ros.vision.turn_head import turn_weights  # noqa: E402
+from nbf_ros.vision.turn_head import bin_targets, crop_ray, facing_azimuth  # noqa: E402
 from nbf_ros.vision.weights import (  # noqa: E402
     fit_identity,
     fit_settings,
@@ -296,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
                         default=[0.01, 0.03, 0.1, 0.3, 1.0],
                         help="temperatures of the blend rows (score units)")
     parser.add_argument("--turn-prior-weights", type=float, nargs="+",
-                        default=[0.03, 0.1, 0.3],
+                        default=[0.0, 0.03, 0.1, 0.3, 1.0],
                         help="hypothesis_turn_prior_weight values of the turn prior rows (score "
                              "units per unit of log density; rows only with a turn head)")
     parser.add_argument("--store", action="store_true",
@@ -335,8 +335,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.fits is not None:
             torch.save({"key": key, "images": [cached_fields(i) for i in images]},
                        args.fits)
+    scenes = list(single_people(first_seed, args.people))  # rendered once, for both
     if pipeline.turn_head is not None:
-        attach_facings(pipeline, images, first_seed, args.people, args.stride)
+        attach_facings(pipeline, images, scenes, args.stride)
     rows = [dict(name="regression head (no fit)", **evaluate(images, lambda img: None)),
             dict(name="first start only (the regressed turn)", **evaluate(images, lambda i: 0)),
             dict(name="closest start (perfect choice)",
@@ -365,7 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.insert(-1, dict(name=f"least expected error, the model file's score at "
                                   f"temperature {t:g}",
                              **evaluate(images, least_expected_error(current, t, distances))))
-    truth = truths(images, first_seed, args.people, args.stride)
+    truth = truths(images, scenes, args.stride)
     blend_t = cfg.hypothesis_blend_temperature
     for t in sorted({*args.blend_temperatures, *([blend_t] if blend_t > 0 else [])}):
         rows.insert(-1, dict(name=f"blend of the starts, the model file's score at "
@@ -423,20 +424,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def truths(images: list[Image], first_seed: int, people: int,
+def replayed(images: list[Image], scenes: list, stride: int):  # noqa: ANN201
+    """(person index, scene, its (side, corner) jobs, its images) per person, in fitting
+    order, from the scenes the fits were made of (``single_people`` of their seed); stops
+    with a message when the fits do not follow those scenes and the grid."""
+    at = 0
+    for p, scene in enumerate(scenes):
+        height, width = scene.image.shape[:2]
+        jobs = square_jobs(scene.people[0].box, stride, width, height)
+        mine = images[at:at + len(jobs)]
+        if [(img.person, img.side) for img in mine] != [(p, s) for s, _ in jobs]:
+            raise SystemExit("the fits do not follow their seeds and grid: fit them again")
+        yield p, scene, jobs, mine
+        at += len(jobs)
+    if at != len(images):
+        raise SystemExit("the fits do not follow their seeds and grid: fit them again")
+
+
+def truths(images: list[Image], scenes: list,
            stride: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """Each image's (true common joints [12, 3], joints its square leaves visible [12]), by
-    id, rebuilt from the seeds and grid its fits were made with, in fitting order."""
-    order = []
-    for p, scene in enumerate(single_people(first_seed, people)):
-        person = scene.people[0]
-        joints, keypoints = person_targets(person)
-        height, width = scene.image.shape[:2]
-        order += [(p, side, (joints, left_visible(keypoints, side, corner)))
-                  for side, corner in square_jobs(person.box, stride, width, height)]
-    if [(p, s) for p, s, _ in order] != [(img.person, img.side) for img in images]:
-        raise SystemExit("the fits do not follow their seeds and grid: fit them again")
-    return {id(img): t for img, (_, _, t) in zip(images, order, strict=True)}
+    id, from the scenes its fits were made of (``replayed``)."""
+    out = {}
+    for _, scene, jobs, mine in replayed(images, scenes, stride):
+        joints, keypoints = person_targets(scene.people[0])
+        out.update({id(img): (joints, left_visible(keypoints, side, corner))
+                    for img, (side, corner) in zip(mine, jobs, strict=True)})
+    return out
 
 
 def blend_errors(cfg, temperature: float,  # noqa: ANN001
@@ -457,32 +471,39 @@ def cached_fields(img: Image) -> dict:
     return {k: v for k, v in dataclasses.asdict(img).items() if k != "facing"}
 
 
-def attach_facings(pipeline, images: list[Image], first_seed: int, people: int,  # noqa: ANN001
+def attach_facings(pipeline, images: list[Image], scenes: list,  # noqa: ANN001
                    stride: int) -> None:
     """Set each image's facing: the pipeline's turn head's density at every start's facing
-    azimuth, read from the image rebuilt from its seed and square (no fitting)."""
-    at = 0
-    for p, scene in enumerate(single_people(first_seed, people)):
+    azimuth, read from the image rebuilt from its scene and square (no fitting)."""
+    for img, density in zip(images, facings(pipeline, images, scenes, stride), strict=True):
+        img.facing = density
+
+
+def facings(pipeline, images: list[Image], scenes: list, stride: int,  # noqa: ANN001
+            perfect: bool = False) -> list[torch.Tensor]:
+    """Each image's [H] turn density at its starts' facing azimuths: the pipeline's turn
+    head's reading of the image rebuilt from its scene and square, or with ``perfect`` a
+    perfect head's (its training target, bin_targets, at the person's true azimuth)."""
+    out = []
+    for p, scene, jobs, mine in replayed(images, scenes, stride):
         person = scene.people[0]
-        height, width = scene.image.shape[:2]
-        jobs = square_jobs(person.box, stride, width, height)
         squares = {side: textured_square(square_seed(p, side), side) for side in (40, 80)}
         shown = [scene.image if c is None else with_square(scene.image, squares[s], c)
                  for s, c in jobs]
         crops, crop_K = pipeline.person_crops(shown, scene.K, person.box)
-        with torch.no_grad():
-            weights = turn_weights(pipeline.turn_head, pipeline.engine(crops),
-                                   pipeline.engine(torch.flip(crops, (-1,))))
-        mine = images[at:at + len(jobs)]
-        if [(img.person, img.side) for img in mine] != [(p, s) for s, _ in jobs]:
-            raise SystemExit("the fits do not follow their seeds and grid: fit them again")
-        roots = torch.stack([img.root for img in mine]).to(crop_K)
         size = crops.shape[-1]
         camera = CropCamera(crop_K, size, size)
-        density = turn_density(weights, roots, camera).cpu()
-        for img, d in zip(mine, density, strict=True):
-            img.facing = d
-        at += len(jobs)
+        if perfect:
+            root = torch.as_tensor(person.rotations[0], dtype=crop_K.dtype,
+                                   device=crop_K.device)
+            weights = bin_targets(facing_azimuth(root.expand(len(jobs), 3, 3),
+                                                 crop_ray(crop_K, size, size)))
+        else:
+            with torch.no_grad():
+                weights = pipeline.turn_of(pipeline.engine(crops), crops)
+        roots = torch.stack([img.root for img in mine]).to(crop_K)
+        out += list(turn_density(weights, roots, camera).cpu())
+    return out
 
 
 def cached_fits(path: Path | None, key: dict | None) -> list[Image] | None:

@@ -147,21 +147,33 @@ def _card(model: Path, meta: dict, results: dict, env: dict, note: str | None,
 
 
 def _turn_head_lines(head: dict | None) -> list[str]:
-    """The card's line on the turn head the file holds (none without one)."""
+    """The card's lines on the turn head the file holds (none without one)."""
     if head is None:
         return []
-    report = head.get("report", {})
+    lines = [f"- turn head (`nbf_ros/vision/turn_head.py`, network frozen): `nbf-ros turn-head "
+             f"--scenes {head.get('scenes')} --views {head.get('views')}` on "
+             f"{head.get('device')}, {head.get('minutes')} min, {head.get('date')}; "
+             f"{head.get('samples')} crops, half of them mirror images (seeds from "
+             f"{head.get('seed')}); on the held-out tenth: {_reading(head.get('report', {}))}"]
+    tuning = head.get("tuning")
+    if tuning is not None:
+        lines.append(
+            f"- turn head tuned with its own copy of the network (the fitting network "
+            f"unchanged): `nbf-ros turn-head --scenes 0 --tune-scenes {tuning.get('scenes')} "
+            f"--tune-lr {tuning.get('lr')}` on {tuning.get('device')}, {tuning.get('minutes')} "
+            f"min, {tuning.get('date')} (seeds from {tuning.get('seed')}); on its held-out "
+            f"tenth, before: {_reading(tuning.get('before', {}))}; after: "
+            f"{_reading(tuning.get('after', {}))}")
+    return lines
+
+
+def _reading(report: dict) -> str:
+    """How a turn head read held-out crops, in words."""
     error, flipped = report.get("median_error_deg", {}), report.get("flipped_share", {})
-    return [f"- turn head (`nbf_ros/vision/turn_head.py`, network frozen): `nbf-ros turn-head "
-            f"--scenes {head.get('scenes')} --views {head.get('views')}` on "
-            f"{head.get('device')}, {head.get('minutes')} min, {head.get('date')}; "
-            f"{head.get('samples')} crops, half of them mirror images (seeds from "
-            f"{head.get('seed')}); "
-            f"on the held-out tenth: median azimuth error "
-            f"{error.get('clean', float('nan')):.1f} deg clean, "
-            f"{error.get('occluded', float('nan')):.1f} deg occluded; read more than 90 deg off "
-            f"{_pct(flipped.get('clean', float('nan')))} / "
-            f"{_pct(flipped.get('occluded', float('nan')))}"]
+    return (f"median azimuth error {error.get('clean', float('nan')):.1f} deg clean, "
+            f"{error.get('occluded', float('nan')):.1f} deg occluded; read more than 90 deg "
+            f"off {_pct(flipped.get('clean', float('nan')))} / "
+            f"{_pct(flipped.get('occluded', float('nan')))}")
 
 
 def _training_lines(meta: dict) -> list[str]:

@@ -43,7 +43,7 @@ from nbf_ros.nbv.camera import crop_intrinsics, project
 from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
 from nbf_ros.vision.network import STRIDE, NetOutput
 from nbf_ros.vision.readout import CropReadout, read_crops
-from nbf_ros.vision.turn_head import turn_weights
+from nbf_ros.vision.turn_head import read_turn
 from nbf_ros.vision.weights import (
     DEFAULT_MODEL,
     SCHEDULE_KEYS,
@@ -290,7 +290,7 @@ class PosePipeline:
         crop_K = crop_intrinsics(K.expand(len(crop_box), 3, 3), crop_box, size, size)
         crops = self._crops(image, crop_box)
         out = self.engine(crops)
-        return read_crops(out, crop_K, self.volume, self._turn(out, crops) if turn else None)
+        return read_crops(out, crop_K, self.volume, self.turn_of(out, crops) if turn else None)
 
     def finish(self, frame: PreparedFrame,
                warm_starts: list[BodyState | None] | None = None) -> list[HumanEstimate]:
@@ -365,7 +365,7 @@ class PosePipeline:
         crops, crop_K = self.person_crops(rgbs, K, box)
         out = self.engine(crops)
         return read_crops(out, crop_K, self.volume,
-                          self._turn(out, crops) if self.reads_turn else None)
+                          self.turn_of(out, crops) if self.reads_turn else None)
 
     def person_crops(self, rgbs: Sequence[np.ndarray], K: np.ndarray, box: np.ndarray
                      ) -> tuple[Tensor, Tensor]:
@@ -389,10 +389,10 @@ class PosePipeline:
         return (self.turn_head is not None and cfg.hypotheses > 1
                 and cfg.hypothesis_turn_prior_weight > 0)
 
-    def _turn(self, out: NetOutput, crops: Tensor) -> Tensor:
-        """Bin weights of each crop's facing azimuth, from the network's outputs for the
-        crops and one more pass over their mirror images."""
-        return turn_weights(self.turn_head, out, self.engine(torch.flip(crops, (-1,))))
+    def turn_of(self, out: NetOutput, crops: Tensor) -> Tensor:  # [N, bins]
+        """Bin weights of each crop's facing azimuth (the model's turn head, turn_head.read_turn),
+        given the engine's outputs ``out`` for ``crops``."""
+        return read_turn(self.turn_head, crops, out, self.engine)
 
     def refine(self, read: CropReadout, robust: bool = True) -> FitResult:
         """Cold fits of a readout's people from their regressed poses, with or without the

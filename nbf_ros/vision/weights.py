@@ -184,6 +184,9 @@ def load_turn_head(path: str | Path, device: str | torch.device = "cpu") -> Turn
     if head.inputs != input_size(net.feature_dim, net.num_joints, net.num_shape):
         raise ValueError(f"{path}: the turn head reads {head.inputs} inputs, not what this "
                          "network outputs")
+    if head.network is not None and head.network.config != net:
+        raise ValueError(f"{path}: the turn head's own network is not this model's "
+                         "architecture")
     return head.to(device)
 
 

@@ -3,6 +3,7 @@ model file (which leaves the file's fits, and so their caches, as they were)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from pathlib import Path
@@ -22,6 +23,8 @@ from nbf_ros.vision.turn_head import (
     head_inputs,
     input_size,
     mirrored_weights,
+    read_turn,
+    turn_weights,
 )
 from nbf_ros.vision.weights import fit_identity, load_turn_head, save_turn_head
 
@@ -122,6 +125,71 @@ def test_a_stored_turn_head_reads_as_it_was_saved(tiny_model, tmp_path: Path) ->
     assert not loaded.training
 
 
+def _tuned_copy(net: FeatureNet) -> FeatureNet:
+    """The network with every weight nudged: what tuning it for the turn would leave."""
+    tuned = copy.deepcopy(net)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in tuned.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    return tuned.eval()
+
+
+def test_a_head_with_its_own_network_keeps_it_in_the_model_file(tiny_model,
+                                                                tmp_path: Path) -> None:
+    path, net = tiny_model
+    copy_path = tmp_path / "with_head.pt"
+    copy_path.write_bytes(path.read_bytes())
+    head = _head_for(net)
+    head.network = _tuned_copy(net)
+
+    save_turn_head(copy_path, head, {})
+
+    loaded = load_turn_head(copy_path)
+    assert loaded.network is not None and not loaded.network.training
+    assert all(p.dtype == torch.float32 for p in loaded.network.parameters())
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():  # stored in half precision: close, not equal
+        torch.testing.assert_close(loaded.network(x).features, head.network(x).features,
+                                   atol=2e-2, rtol=2e-2)
+    assert fit_identity(copy_path) == fit_identity(path)  # the fitting network is untouched
+
+
+def test_a_turn_head_whose_own_network_is_another_architecture_is_refused(
+        tiny_model, tmp_path: Path) -> None:
+    path, net = tiny_model
+    copy_path = tmp_path / "with_head.pt"
+    copy_path.write_bytes(path.read_bytes())
+    head = _head_for(net)
+    head.network = FeatureNet(dataclasses.replace(net.config, decoder_width=16))
+    save_turn_head(copy_path, head, {})
+    with pytest.raises(ValueError, match="own network"):
+        load_turn_head(copy_path)
+
+
+def test_a_head_without_a_network_reads_the_engines_outputs_and_their_mirror(
+        tiny_model) -> None:
+    _, net = tiny_model
+    head, crops = _head_for(net), torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        out = net(crops)
+        expected = turn_weights(head, out, net(torch.flip(crops, (-1,))))
+        torch.testing.assert_close(read_turn(head, crops, out, net), expected)
+
+
+def test_a_head_with_its_own_network_reads_the_crops_through_it(tiny_model) -> None:
+    _, net = tiny_model
+    head, crops = _head_for(net), torch.rand(3, 3, 64, 64)
+    head.network = _tuned_copy(net)
+    with torch.no_grad():
+        out = net(crops)
+        own = turn_weights(head, head.network(crops), head.network(torch.flip(crops, (-1,))))
+        engines = turn_weights(head, out, net(torch.flip(crops, (-1,))))
+        read = read_turn(head, crops, out, net)
+    torch.testing.assert_close(read, own)
+    assert not torch.allclose(read, engines, atol=1e-4)
+
+
 def test_a_model_file_without_a_turn_head_has_none(tiny_model) -> None:
     assert load_turn_head(tiny_model[0]) is None
 
@@ -194,4 +262,59 @@ def test_the_turn_head_command_reports_a_bad_argument_in_one_line(tiny_model, ca
     with pytest.raises(SystemExit) as stop:
         cli.main(["turn-head", "--model", str(tiny_model[0]), "--scenes", "3"])
     assert stop.value.code == 2
-    assert "--scenes must be at least 10" in capsys.readouterr().err
+    assert "--scenes must be 0 (keep the file's head) or at least 10" in capsys.readouterr().err
+
+
+def test_tuning_lowers_the_turn_loss_and_leaves_the_fitting_network_alone(tiny_model) -> None:
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+    from nbf_ros.synth.mesh import BodyMesh
+    from nbf_ros.train.turn_head import held_out_report, tune_turn_head
+
+    path, net = tiny_model
+    pipeline = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch"))
+    fitting = {k: v.clone() for k, v in pipeline.engine.net.state_dict().items()}
+    head = _head_for(net)
+
+    # Four scenes: three tuned on in one step of three, the fourth held out.
+    tuned, before, after = tune_turn_head(pipeline, pipeline.engine.net, head, 321, scenes=4,
+                                          views=2, lr=1e-3, batch=3, progress=False)
+
+    mesh = BodyMesh.default()
+    seen = range(321, 324)
+    start = held_out_report(pipeline, pipeline.engine.net, head, mesh, seen, 2, False)
+    end = held_out_report(pipeline, tuned.network, tuned, mesh, seen, 2, False)
+    assert end.held_out_loss < start.held_out_loss  # a step down the turn loss
+    held_out = held_out_report(pipeline, pipeline.engine.net, head, mesh, range(324, 325), 2,
+                               False)
+    assert before.held_out_loss == pytest.approx(held_out.held_out_loss)
+    assert tuned.network is not None and head.network is None  # the head given stays as it was
+    assert not any(p.requires_grad for p in tuned.parameters())
+    for k, v in pipeline.engine.net.state_dict().items():
+        torch.testing.assert_close(v, fitting[k])
+
+
+def test_the_turn_head_command_tunes_the_head_with_its_own_network(tiny_model,
+                                                                   tmp_path: Path) -> None:
+    from nbf_ros import cli
+    from nbf_ros.vision.weights import turn_head_meta
+
+    out = tmp_path / "tuned.pt"
+    status = cli.main(["turn-head", "--model", str(tiny_model[0]), "--out", str(out),
+                       "--scenes", "10", "--views", "1", "--epochs", "1", "--tune-scenes", "10",
+                       "--device", "cpu", "--quiet"])
+    assert status == 0
+    assert load_turn_head(out).network is not None
+    meta = turn_head_meta(out)
+    assert meta["scenes"] == 10 and meta["tuning"]["scenes"] == 10
+    assert set(meta["tuning"]["after"]) >= {"held_out_loss", "median_error_deg"}
+    assert fit_identity(out) == fit_identity(tiny_model[0])
+
+
+def test_tuning_needs_a_head_to_start_from(tiny_model, capsys) -> None:
+    from nbf_ros import cli
+
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["turn-head", "--model", str(tiny_model[0]), "--scenes", "0",
+                  "--tune-scenes", "10", "--device", "cpu"])
+    assert stop.value.code == 2
+    assert "has no turn head to keep" in capsys.readouterr().err
