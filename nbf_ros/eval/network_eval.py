@@ -40,7 +40,7 @@ from nbf_ros.train.losses import kernel_neighbours
 from nbf_ros.train.synthetic import STRIDE, SyntheticScenes, collate_scenes
 from nbf_ros.vision.network import FeatureNet
 from nbf_ros.vision.readout import CropReadout, read_crops
-from nbf_ros.vision.turn_head import TurnHead, turn_weights
+from nbf_ros.vision.turn_head import TurnHead, read_turn
 
 __all__ = ["TEST_SEED", "ConditionResult", "evaluate_condition"]
 
@@ -151,8 +151,7 @@ def _read_batch(net: FeatureNet, volume: NeuralBodyVolume, b: dict[str, torch.Te
     truth = b["kernel"][body]
     front_back = front_back_hits(feats, b["kernel"], b["far"], kfeat,
                                  twin_features(volume, posed, mirror), mirror, neighbours)
-    turn = (None if turn_head is None
-            else turn_weights(turn_head, out, net(torch.flip(b["image"], (-1,)))))
+    turn = None if turn_head is None else read_turn(turn_head, b["image"], out, net)
     read = read_crops(out, b["K"], volume, turn)
     side = (b["box"][:, 0, 2:] - b["box"][:, 0, :2]).amax(-1)
     err = (read.keypoints * STRIDE - b["keypoints"][:, 0]).norm(dim=-1)

@@ -220,7 +220,7 @@ def draw_scene(mesh: BodyMesh, layout: SceneLayout, gen: torch.Generator, noise:
 
 
 def occluders(gen: torch.Generator, subject: Tensor, h: int, w: int,
-               cfg: SceneConfig) -> tuple[Tensor, Tensor]:
+              cfg: SceneConfig) -> tuple[Tensor, Tensor]:
     """Random textured shapes centred on points of the subject (projected vertices [V, 2]):
     their colours [H, W, 3] and union mask [H, W]."""
     rgb = torch.zeros(h, w, 3)

@@ -155,17 +155,8 @@ def fit_turn_head(samples: TurnSamples, epochs: int = 30, bins: int = TURN_BINS,
         train_loss = total / len(x)
     head.eval()
     with torch.no_grad():
-        logits = head(samples.inputs[held])
-        held_loss = float(_cross_entropy(logits, bin_targets(samples.azimuth[held], bins)))
-        centres = torch.arange(bins) * (2 * math.pi / bins)
-        error = _angle_deg(centres[logits.argmax(-1)] - samples.azimuth[held])
-    occ = samples.occluded[held]
-    report = HeadReport(
-        train_loss, held_loss,
-        {"clean": float(error[~occ].median()), "occluded": float(error[occ].median())},
-        {"clean": float((error[~occ] > 90).float().mean()),
-         "occluded": float((error[occ] > 90).float().mean())})
-    return head, report
+        weights = torch.softmax(head(samples.inputs[held]), -1)
+    return head, _report(train_loss, weights, samples.azimuth[held], samples.occluded[held])
 
 
 def tune_turn_head(pipeline, network: FeatureNet, head: TurnHead,  # noqa: ANN001
@@ -237,15 +228,23 @@ def held_out_report(pipeline, network: FeatureNet, head: TurnHead,  # noqa: ANN0
                                         network(torch.flip(crops, (-1,)))).cpu())
         facing.append(f.cpu())
         occluded.append(seen)
-    w, az, occ = torch.cat(weights), torch.cat(facing), torch.cat(occluded)
-    loss = float(-(bin_targets(az, head.bins) * torch.log(w.clamp_min(1e-12))).sum(-1).mean())
-    centres = torch.arange(head.bins) * (2 * math.pi / head.bins)
-    error = _angle_deg(centres[w.argmax(-1)] - az)
+    return _report(train_loss, torch.cat(weights), torch.cat(facing), torch.cat(occluded))
+
+
+def _report(train_loss: float, weights: Tensor, azimuth: Tensor,
+            occluded: Tensor) -> HeadReport:
+    """How bin weights [N, bins] read held-out crops showing ``azimuth`` [N] (``occluded``
+    [N] bool): cross-entropy to the soft targets, median error and share read more than 90
+    degrees off of the most probable bin, clean and occluded apart."""
+    bins = weights.shape[-1]
+    loss = float(-(bin_targets(azimuth, bins) * weights.clamp_min(1e-12).log()).sum(-1).mean())
+    centres = torch.arange(bins) * (2 * math.pi / bins)
+    error = _angle_deg(centres[weights.argmax(-1)] - azimuth)
     return HeadReport(
         train_loss, loss,
-        {"clean": float(error[~occ].median()), "occluded": float(error[occ].median())},
-        {"clean": float((error[~occ] > 90).float().mean()),
-         "occluded": float((error[occ] > 90).float().mean())})
+        {"clean": float(error[~occluded].median()), "occluded": float(error[occluded].median())},
+        {"clean": float((error[~occluded] > 90).float().mean()),
+         "occluded": float((error[occluded] > 90).float().mean())})
 
 
 def _cross_entropy(logits: Tensor, targets: Tensor) -> Tensor:
@@ -264,6 +263,3 @@ def report_lines(report: HeadReport) -> list[str]:
             *(f"{view}: median azimuth error {report.median_error_deg[view]:.1f} deg, "
               f"{100 * report.flipped_share[view]:.1f}% read more than 90 deg off"
               for view in ("clean", "occluded"))]
-
-
-
