@@ -3,6 +3,7 @@ textured square, and behind the worst square for that method (AdvOcc-40 and AdvO
 
     python bench/occlusion_benchmark.py [--images 16] [--stride 10] [--no-mediapipe]
                                         [--methods regression ...] [--merge accuracy.json]
+                                        [--hypotheses N] [--checkpoint progress.json]
 
 Test people: held-out synthetic scenes (seeds from nbf_ros.eval.network_eval.TEST_SEED),
 224 x 224, one person, no other occluder. Methods: the network's regression head, NBV
@@ -15,14 +16,19 @@ person).
 The same people and squares come out of every run with the same --images and --stride, so
 methods may run where they run best and meet in one table: ``--merge`` takes the methods
 this run leaves out from an earlier run's accuracy.json (e.g. the fits on a GPU machine,
-MediaPipe where its wheel installs), and the report names each row's run.
+MediaPipe where its wheel installs), and the report names each row's run. The fits use the
+model file's turned starts on every device (--hypotheses to override), so a CPU run
+measures what a GPU node fits; on a 2-core CPU that is hours, and ``--checkpoint`` keeps
+every finished person so that a stopped run started again goes on from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -70,46 +76,122 @@ def person_targets(person) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001 - s
     return common_joints(person.joints), common_joints(person.keypoints)
 
 
-def run_method(method, scenes, stride: int) -> dict:  # noqa: ANN001
-    """Errors of one method under every condition (means over people; misses counted)."""
+def person_row(method, scene, index: int, stride: int,  # noqa: ANN001
+               batch: int = 64) -> dict:
+    """One person's errors under every condition ([MPJPE, PA-MPJPE, missed] each) and the
+    corner of their worst AdvOcc-80 square."""
     from nbf_ros.eval.occlusion import (
+        grid_corners,
         pose_errors,
         textured_square,
         with_square,
         worst_position,
     )
 
-    rows: dict[str, list] = {c: [] for c in CONDITIONS}
-    worst_corners = []
-    for i, scene in enumerate(tqdm(scenes, desc="people", leave=False)):
-        person = scene.people[0]
-        truth, keypoints = person_targets(person)
-        box = person.box
-        clean = method([scene.image], scene.K, box)[0]
-        rows["clean"].append(pose_errors(clean, truth) + (not np.isfinite(clean).all(),))
-        rng = np.random.default_rng(SEED + i)
-        side = int(rng.integers(40, 81))
-        cx, cy = rng.uniform(box[:2], box[2:])
-        corner = (int(cx - side / 2), int(cy - side / 2))
-        occluded = with_square(scene.image, textured_square(SEED + i, side), corner)
-        pred = method([occluded], scene.K, box)[0]
-        rows["random occluder"].append(pose_errors(pred, truth)
-                                       + (not np.isfinite(pred).all(),))
-        for side in (40, 80):
-            attack = worst_position(method, scene.image, scene.K, box, truth, keypoints,
-                                    textured_square(square_seed(i, side), side), stride)
-            rows[f"AdvOcc-{side}"].append((attack.mpjpe, attack.pa_mpjpe, attack.missed))
-            if side == 80:
-                worst_corners.append(attack.corner)
+    person = scene.people[0]
+    truth, keypoints = person_targets(person)
+    box = person.box
+    h, w = scene.image.shape[:2]
+    # Behind a 20 px grid one person is hundreds of images, fitted in minutes on a CPU.
+    bar = tqdm(total=2 + sum(len(grid_corners(box, side, stride, w, h)) for side in (40, 80)),
+               desc="images", leave=False)
+
+    def counted(images, K, box):  # noqa: ANN001, ANN202 - the method, shown on the bar
+        out = method(images, K, box)
+        bar.update(len(images))
+        return out
+
+    row: dict = {}
+    clean = counted([scene.image], scene.K, box)[0]
+    row["clean"] = [*pose_errors(clean, truth), not np.isfinite(clean).all()]
+    rng = np.random.default_rng(SEED + index)
+    side = int(rng.integers(40, 81))
+    cx, cy = rng.uniform(box[:2], box[2:])
+    corner = (int(cx - side / 2), int(cy - side / 2))
+    occluded = with_square(scene.image, textured_square(SEED + index, side), corner)
+    pred = counted([occluded], scene.K, box)[0]
+    row["random occluder"] = [*pose_errors(pred, truth), not np.isfinite(pred).all()]
+    for side in (40, 80):
+        attack = worst_position(counted, scene.image, scene.K, box, truth, keypoints,
+                                textured_square(square_seed(index, side), side), stride,
+                                batch)
+        row[f"AdvOcc-{side}"] = [attack.mpjpe, attack.pa_mpjpe, attack.missed]
+        if side == 80:
+            row["advocc80_corner"] = list(attack.corner)
+    bar.close()
+    # Plain floats and bools, so that a row survives the JSON of a checkpoint unchanged.
+    return {k: [float(v[0]), float(v[1]), bool(v[2])] if k in CONDITIONS
+            else [int(c) for c in v] for k, v in row.items()}
+
+
+def summarise(rows: list[dict]) -> dict:
+    """Means over people of each condition's errors (people a method missed are counted,
+    not averaged), and each person's worst AdvOcc-80 corner."""
     out = {}
-    for condition, values in rows.items():
-        arr = np.array([(m, p) for m, p, _ in values], dtype=np.float64)
+    for condition in CONDITIONS:
+        values = [row[condition] for row in rows]
+        arr = np.array([(m, p) for m, p, _ in values], dtype=np.float64).reshape(-1, 2)
         ok = np.isfinite(arr).all(1)
         out[condition] = {"mpjpe_mm": float(arr[ok, 0].mean()) if ok.any() else None,
                           "pa_mpjpe_mm": float(arr[ok, 1].mean()) if ok.any() else None,
                           "missed": int(sum(m for _, _, m in values)), "people": len(values)}
-    out["advocc80_corners"] = worst_corners
+    out["advocc80_corners"] = [row["advocc80_corner"] for row in rows]
     return out
+
+
+def run_method(method, scenes, stride: int, done: list[dict] | None = None,  # noqa: ANN001
+               save=None, batch: int = 64) -> dict:  # noqa: ANN001 - save(rows) after each
+    """Errors of one method under every condition, going on after the people in ``done``
+    (rows of an earlier run cut short); ``save`` gets the rows after every person."""
+    rows = list(done or [])
+    for i in tqdm(range(len(rows), len(scenes)), desc="people", initial=len(rows),
+                  total=len(scenes), leave=False):
+        rows.append(person_row(method, scenes[i], i, stride, batch))
+        if save is not None:
+            save(rows)
+    return summarise(rows)
+
+
+class Checkpoint:
+    """Each method's finished people, kept in a JSON file after every person, so that a long
+    run (hours of fits on a CPU) that is stopped goes on where it stopped."""
+
+    def __init__(self, path: Path, key: dict) -> None:
+        self.path, self.key = path, key
+        self.rows: dict[str, list[dict]] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text())
+                stored_key, rows = data["key"], data["rows"]
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SystemExit(f"--checkpoint {path}: cannot read it ({exc!r}); move it "
+                                 "away to start afresh") from None
+            if stored_key != key:
+                differ = sorted(k for k in set(key) | set(stored_key)
+                                if key.get(k) != stored_key.get(k))
+                raise SystemExit(f"--checkpoint {path} is of another run (it differs in "
+                                 f"{', '.join(differ)}); move it away to start "
+                                 "afresh")
+            self.rows = rows
+
+    def done(self, method: str) -> list[dict]:
+        """The people of ``method`` finished so far, in order."""
+        return self.rows.get(method, [])
+
+    def saver(self, method: str):  # noqa: ANN201 - callable(rows)
+        """A function that stores ``method``'s rows (written whole, then renamed, so that
+        a run killed while writing leaves the last good file)."""
+        def save(rows: list[dict]) -> None:
+            self.rows[method] = rows
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(json.dumps({"key": self.key, "rows": self.rows}) + "\n")
+            tmp.replace(self.path)
+        return save
+
+
+def model_digest(path: Path) -> str:
+    """SHA-256 of a model file: what a checkpoint's rows were measured with."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def goals(results: dict) -> dict:
@@ -262,16 +344,36 @@ def main() -> int:
     parser.add_argument("--merge", type=Path,
                         help="accuracy.json of an earlier run with the same --images and "
                              "--stride: its methods that this run leaves out join the table")
+    parser.add_argument("--hypotheses", type=int, default=0,
+                        help="turned starts of every fit (default 0: the model file's, "
+                             "as a GPU node's cold fits use them, whatever the device)")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="JSON file of the people finished so far: written after every "
+                             "person, read when the run starts again with the same "
+                             "arguments and model file, which goes on from there")
+    parser.add_argument("--batch", type=int, default=64,
+                        help="squares fitted together (default 64, for a GPU; on the "
+                             "2-core CPU --batch 2 fitted an image in 7.6 s, 64 in 15 s)")
     parser.add_argument("--note", action="append", default=[], help="line for the report")
     args = parser.parse_args()
+    if args.batch < 1:
+        raise SystemExit(f"--batch {args.batch}: give 1 or more")
+    if args.hypotheses < 0:
+        raise SystemExit(f"--hypotheses {args.hypotheses}: give 1 or more (0: the model "
+                         "file's)")
     earlier = _earlier_run(args.merge, args.images, args.stride) if args.merge else None
     import torch
 
     from nbf_ros.eval.peers import mediapipe_method, pipeline_methods
     from nbf_ros.node_settings import build_pipeline, default_settings
+    from nbf_ros.vision.weights import resolve_model_path
 
     settings = dict(default_settings(), device=args.device)
     pipeline, _ = build_pipeline(settings)
+    # The table measures one method on every device: a CPU node's cold fits default to one
+    # start for speed (default_hypotheses), which would make its rows another method.
+    pipeline.fit_config = replace(pipeline.fit_config,
+                                  hypotheses=args.hypotheses or pipeline.cold_hypotheses)
     wanted = [METHODS[m] for m in args.methods
               if not (m == "mediapipe" and args.no_mediapipe)]
     ours = pipeline_methods(pipeline)
@@ -291,11 +393,20 @@ def main() -> int:
     if earlier is not None and not any(n in methods for n in (METHODS["full-fit"],
                                                               METHODS["plain-fit"])):
         fit = earlier.get("fit", fit)
+    checkpoint = None
+    if args.checkpoint is not None:
+        checkpoint = Checkpoint(args.checkpoint, {
+            "images": args.images, "stride": args.stride, "fit": fit,
+            "model": model_digest(resolve_model_path(settings["model"]))})
     results, runs = {}, {}
     for name, method in methods.items():
-        print(f"{name} ...", flush=True)
+        done = checkpoint.done(name) if checkpoint else []
+        print(f"{name} ..." + (f" ({len(done)} people from {args.checkpoint})" if done
+                               else ""), flush=True)
         with torch.no_grad() if name == "regression head" else torch.enable_grad():
-            results[name] = run_method(method, scenes, args.stride)
+            results[name] = run_method(method, scenes, args.stride, done,
+                                       checkpoint.saver(name) if checkpoint else None,
+                                       args.batch)
         runs[name] = _run_label(env)
         # Written after every method, so that a run cut short keeps what it finished.
         data = _table(env, args, fit, results, runs, earlier, notes)

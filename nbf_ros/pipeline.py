@@ -385,9 +385,7 @@ class PosePipeline:
     def reads_turn(self) -> bool:
         """Whether the readout gives the turn head's bin weights: the model file has a turn
         head, and cold fits weigh it (a turn prior weight and more than one start)."""
-        cfg = self.fit_config
-        return (self.turn_head is not None and cfg.hypotheses > 1
-                and cfg.hypothesis_turn_prior_weight > 0)
+        return self.turn_head is not None and self.fit_config.weighs_turn
 
     def turn_of(self, out: NetOutput, crops: Tensor) -> Tensor:  # [N, bins]
         """Bin weights of each crop's facing azimuth (the model's turn head, turn_head.read_turn),

@@ -90,8 +90,7 @@ def evaluate_condition(
     mirror = mirror_kernels(volume)
     fit = fit or FitConfig()
     fitter = Fitter(volume, fit)
-    weigh_turn = (turn_head is not None and fit.hypotheses > 1
-                  and fit.hypothesis_turn_prior_weight > 0)
+    weigh_turn = turn_head is not None and fit.weighs_turn
     plain = replace(fit, robust=False)
     no_features = replace(fit, feature_weight=0.0)
     counts: dict[str, list[float]] = {}

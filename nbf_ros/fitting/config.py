@@ -88,6 +88,12 @@ class FitConfig:
         base.update(overrides)
         return cls(**base)  # type: ignore[arg-type]
 
+    @property
+    def weighs_turn(self) -> bool:
+        """Whether cold fits heed a turn head's density: more than one start to choose
+        among, and a turn prior weight."""
+        return self.hypotheses > 1 and self.hypothesis_turn_prior_weight > 0
+
     def __post_init__(self) -> None:
         if self.iterations < 1:
             raise ValueError(f"iterations must be >= 1, got {self.iterations}")

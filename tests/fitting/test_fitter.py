@@ -317,6 +317,13 @@ class TestInputs:
         with pytest.raises(ValueError, match=field):
             dataclasses.replace(FitConfig(), **{field: value})
 
+    @pytest.mark.parametrize("hypotheses,weight,heeded", [(8, 1.0, True), (1, 1.0, False),
+                                                          (8, 0.0, False)])
+    def test_a_turn_head_is_heeded_only_with_starts_to_choose_among_and_a_weight(
+            self, hypotheses, weight, heeded):
+        cfg = FitConfig(hypotheses=hypotheses, hypothesis_turn_prior_weight=weight)
+        assert cfg.weighs_turn is heeded
+
 
 class TestDevices:
     @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
