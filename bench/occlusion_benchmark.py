@@ -353,7 +353,7 @@ def main() -> int:
                              "arguments and model file, which goes on from there")
     parser.add_argument("--batch", type=int, default=64,
                         help="squares fitted together (default 64, for a GPU; on the "
-                             "2-core CPU --batch 2 fitted an image in 7.6 s, 64 in 15 s)")
+                             "2-core CPU --batch 2 fitted an image in 8.0 s, 64 in 15 s)")
     parser.add_argument("--note", action="append", default=[], help="line for the report")
     args = parser.parse_args()
     if args.batch < 1:
