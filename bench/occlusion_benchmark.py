@@ -3,7 +3,8 @@ textured square, and behind the worst square for that method (AdvOcc-40 and AdvO
 
     python bench/occlusion_benchmark.py [--images 16] [--stride 10] [--no-mediapipe]
                                         [--methods regression ...] [--merge accuracy.json]
-                                        [--hypotheses N] [--checkpoint progress.json]
+                                        [--hypotheses N] [--batch N]
+                                        [--checkpoint progress.json]
 
 Test people: held-out synthetic scenes (seeds from nbf_ros.eval.network_eval.TEST_SEED),
 224 x 224, one person, no other occluder. Methods: the network's regression head, NBV
@@ -350,7 +351,7 @@ def main() -> int:
     parser.add_argument("--checkpoint", type=Path,
                         help="JSON file of the people finished so far: written after every "
                              "person, read when the run starts again with the same "
-                             "arguments and model file, which goes on from there")
+                             "arguments, model file and device, which goes on from there")
     parser.add_argument("--batch", type=int, default=64,
                         help="squares fitted together (default 64, for a GPU; on the "
                              "2-core CPU --batch 2 fitted an image in 8.0 s, 64 in 15 s)")
@@ -395,9 +396,11 @@ def main() -> int:
         fit = earlier.get("fit", fit)
     checkpoint = None
     if args.checkpoint is not None:
+        # The device too: the report names one device for a run's rows.
         checkpoint = Checkpoint(args.checkpoint, {
             "images": args.images, "stride": args.stride, "fit": fit,
-            "model": model_digest(resolve_model_path(settings["model"]))})
+            "model": model_digest(resolve_model_path(settings["model"])),
+            "device": env["device"]})
     results, runs = {}, {}
     for name, method in methods.items():
         done = checkpoint.done(name) if checkpoint else []
