@@ -181,7 +181,7 @@ class Fitter:
                                 run.fine.camera, rows, rows % hyp)
         given = start.rotations[::hyp, 0].repeat_interleave(hyp, 0)  # copy 0: as given
         facing = None
-        if turn is not None and cfg.hypothesis_turn_prior_weight > 0:
+        if turn is not None and cfg.weighs_turn:
             facing = turn_density(turn, state.rotations[:, 0].view(batch, hyp, 3, 3),
                                   camera).view(bh)
         score = choice_score(cfg, loss, project(extras["joints"], run.fine.camera.K), kp,
