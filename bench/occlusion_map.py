@@ -10,7 +10,8 @@ outside the square on the fitted body, its ROC AUC over the body's pixels, and t
 the per-joint visibility against the joints the square covers. It also records how much of
 the fitted body lies under the square, which tells whether a fit without the occlusion
 model moved the body off the occluder. Writes bench/results/occlusion_map.json, .md and
-.png (the occluded image and both fits' occlusion maps for the first people).
+.png (for the first people: the occluded image, and each fit's body on the crop coloured
+by its occlusion map, with the square outlined).
 """
 
 from __future__ import annotations
@@ -62,8 +63,9 @@ def occluded(image: np.ndarray, index: int, corner: tuple[int, int]) -> np.ndarr
 
 
 def fit_row(pipeline, scene, index: int, corner: tuple[int, int], robust: bool
-            ) -> dict[str, float]:  # noqa: ANN001 - a PosePipeline and a synth Scene
-    """How one fit's occlusion map and joint visibility match the square on one person."""
+            ) -> dict:  # noqa: ANN001 - a PosePipeline and a synth Scene
+    """How one fit's occlusion map and joint visibility match the square on one person (the
+    FIELDS), and the map on the body and the square on the crop, for the plot."""
     person = scene.people[0]
     truth, keypoints = person_targets(person)
     image = occluded(scene.image, index, corner)
@@ -168,7 +170,7 @@ def main() -> int:
     try:
         accuracy = json.loads(args.accuracy.read_text())
         corners = accuracy["methods"]["full fit"]["advocc80_corners"]
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"{args.accuracy}: no full fit's AdvOcc-80 squares ({exc}); run "
                          "bench/occlusion_benchmark.py first") from None
     if accuracy.get("images") != args.images or len(corners) != args.images:
