@@ -190,6 +190,19 @@ class Checkpoint:
         return save
 
 
+def benchmark_pipeline(settings: dict, hypotheses: int = 0):  # noqa: ANN201 - PosePipeline
+    """The node's pipeline built from ``settings``, its cold fits from ``hypotheses`` turned
+    starts (0: the model file's) whatever the device."""
+    from nbf_ros.node_settings import build_pipeline
+
+    pipeline, _ = build_pipeline(settings)
+    # The table measures one method on every device: a CPU node's cold fits default to one
+    # start for speed (default_hypotheses), which would make its rows another method.
+    pipeline.fit_config = replace(pipeline.fit_config,
+                                  hypotheses=hypotheses or pipeline.cold_hypotheses)
+    return pipeline
+
+
 def model_digest(path: Path) -> str:
     """SHA-256 of a model file: what a checkpoint's rows were measured with."""
     return hashlib.sha256(path.read_bytes()).hexdigest()
@@ -366,15 +379,11 @@ def main() -> int:
     import torch
 
     from nbf_ros.eval.peers import mediapipe_method, pipeline_methods
-    from nbf_ros.node_settings import build_pipeline, default_settings
+    from nbf_ros.node_settings import default_settings
     from nbf_ros.vision.weights import resolve_model_path
 
     settings = dict(default_settings(), device=args.device)
-    pipeline, _ = build_pipeline(settings)
-    # The table measures one method on every device: a CPU node's cold fits default to one
-    # start for speed (default_hypotheses), which would make its rows another method.
-    pipeline.fit_config = replace(pipeline.fit_config,
-                                  hypotheses=args.hypotheses or pipeline.cold_hypotheses)
+    pipeline = benchmark_pipeline(settings, args.hypotheses)
     wanted = [METHODS[m] for m in args.methods
               if not (m == "mediapipe" and args.no_mediapipe)]
     ours = pipeline_methods(pipeline)

@@ -4,10 +4,11 @@ occlusion model, on each test person behind the full fit's worst AdvOcc-80 squar
     python bench/occlusion_map.py [--images 8]
 
 Reads each person's square from bench/results/accuracy.json (run bench/occlusion_benchmark.py
-first, with the same --images), fits the occluded image both ways with the model file's
-settings and compares the occlusion map with where the square is: the map's mean inside and
-outside the square on the fitted body, its ROC AUC over the body's pixels, and the AUC of
-the per-joint visibility against the joints the square covers. It also records how much of
+first, with the same --images), fits the occluded image both ways with the settings and
+starts that benchmark fitted with, and compares the occlusion map with where the square
+is: the map's mean inside and outside the square on the fitted body, its ROC AUC over the
+body's pixels, and the AUC of the per-joint visibility against the joints the square
+covers. It also records how much of
 the fitted body lies under the square, which tells whether a fit without the occlusion
 model moved the body off the occluder. Writes bench/results/occlusion_map.json, .md and
 .png (for the first people: the occluded image, and each fit's body on the crop coloured
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,12 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from occlusion_benchmark import person_targets, square_seed, test_people  # noqa: E402
+from occlusion_benchmark import (  # noqa: E402
+    benchmark_pipeline,
+    person_targets,
+    square_seed,
+    test_people,
+)
 from record import environment  # noqa: E402
 
 from nbf_ros.eval import occlusion as protocol  # noqa: E402 - AdvOcc squares and errors
@@ -170,6 +175,7 @@ def main() -> int:
     try:
         accuracy = json.loads(args.accuracy.read_text())
         corners = accuracy["methods"]["full fit"]["advocc80_corners"]
+        hypotheses = int(accuracy["fit"]["hypotheses"])
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise SystemExit(f"{args.accuracy}: no full fit's AdvOcc-80 squares ({exc}); run "
                          "bench/occlusion_benchmark.py first") from None
@@ -178,11 +184,10 @@ def main() -> int:
                          f"--images {args.images}")
     import torch
 
-    from nbf_ros.node_settings import build_pipeline, default_settings
+    from nbf_ros.node_settings import default_settings
 
-    pipeline, _ = build_pipeline(dict(default_settings(), device=args.device))
-    # The model file's starts on every device, as the occlusion benchmark fits.
-    pipeline.fit_config = replace(pipeline.fit_config, hypotheses=pipeline.cold_hypotheses)
+    # The starts the benchmark fitted with, since its squares are that fit's worst.
+    pipeline = benchmark_pipeline(dict(default_settings(), device=args.device), hypotheses)
     scenes = test_people(args.images)
     people: dict[str, list[dict]] = {name: [] for name in FITS}
     maps: dict[str, list] = {name: [] for name in FITS}
