@@ -118,9 +118,37 @@ class NodeProcess:
                 return int(line.split()[1]) / 1024
         raise RuntimeError("no VmRSS line")
 
+    def threads(self) -> int:
+        """Threads of the node process, native ones included (Linux /proc)."""
+        return len(list(Path(f"/proc/{self.process.pid}/task").iterdir()))
+
     def stop(self) -> int:
         """SIGINT, as Ctrl-C would; its exit status."""
         return stop_process(self.process)
+
+
+class Flood:
+    """Publishes camera_info and the scene's image at ``rate`` Hz from a thread of its own
+    until closed (a camera that keeps sending while the node changes state)."""
+
+    def __init__(self, probe: RosProbe, scene, rate: float = 100.0) -> None:  # noqa: ANN001
+        self.sent = 0
+        self._stop = threading.Event()
+
+        def send() -> None:
+            while not self._stop.wait(1.0 / rate):
+                stamp = next_stamp()
+                probe.info_pub.publish(camera_info(scene.K, stamp))
+                probe.image_pub.publish(image(scene.image, stamp))
+                self.sent += 1
+
+        self._thread = threading.Thread(target=send, name="flood", daemon=True)
+        self._thread.start()
+
+    def close(self) -> None:
+        """Stop publishing."""
+        self._stop.set()
+        self._thread.join()
 
 
 class RosProbe:

@@ -187,3 +187,40 @@ def test_pipelined_node_answers_in_order_and_outlives_a_bad_frame(rclpy_module, 
     finally:
         probe.close()
         assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(300)
+def test_lifecycle_cycles_under_a_flood_keep_threads_and_memory_flat(rclpy_module,  # noqa: ANN001
+                                                                    tmp_path: Path,
+                                                                    scene) -> None:
+    from node_harness import Flood
+
+    # cpu_threads 0: ONNX Runtime's session keeps a thread of its own when torch has more
+    # than one, so a session that outlives its cleanup shows as a thread.
+    node = NodeProcess(dict(FAST, cpu_threads=0), tmp_path, ros_environment(tmp_path), "cycles")
+    probe = RosProbe(rclpy_module, "cycles")
+    flood = None
+    try:
+        probe.wait_connected()
+        flood = Flood(probe, scene, rate=100.0)
+        counts = []
+        for _ in range(10):
+            for label in ("deactivate", "activate", "deactivate", "cleanup", "configure",
+                          "activate"):
+                assert transition(probe, label), label
+            time.sleep(1.0)  # frames flow into the new pipeline
+            counts.append((node.threads(), node.rss_mb()))
+        threads = [t for t, _ in counts]
+        rss = [m for _, m in counts]
+        # Each leaked cycle kept a model and an ONNX Runtime session: one thread and about
+        # 60 MiB (24 -> 34 threads and 633 -> 1,216 MiB over 10 cycles). The first cycle
+        # may still grow the allocator's pools; after it nothing should.
+        assert threads[-1] <= threads[0], threads
+        assert rss[-1] - rss[0] < 80, [round(m) for m in rss]
+        assert probe.poses, "the node answered no frame of the flood"
+        assert node.process.poll() is None
+    finally:
+        if flood is not None:
+            flood.close()
+        probe.close()
+        assert node.stop() == 0, node.log_text()
