@@ -1,4 +1,5 @@
-"""The node's parameter table: config/pose.yaml matches it, and values are checked."""
+"""The node's parameter table: config/pose.yaml matches it, and values are checked
+(tests/docs/test_param_table.py keeps doc/node.md's table in step with it)."""
 
 from __future__ import annotations
 
@@ -52,8 +53,3 @@ def test_descriptors_carry_ranges_and_descriptions(params) -> None:  # noqa: ANN
     assert "read on configure" in by_name["model"].description
     assert all(d.description for d in by_name.values())
 
-
-def test_readme_documents_every_parameter(params, repo_root: Path) -> None:  # noqa: ANN001
-    readme = (repo_root / "README.md").read_text()
-    missing = [s.name for s in params.PARAMS if f"| `{s.name}` |" not in readme]
-    assert not missing
