@@ -63,9 +63,9 @@ VALIDATION_SEED = 2_000_000_000
 # The grid: 3DNBF's objective (cosine match, no anchor) and the softmax-posterior match with
 # stronger keypoint terms and an anchor to the regressed pose; each with the shipped step
 # schedule (lr 0.04, half the steps at half resolution, 15 root-only steps) or a gentle one
-# (lr 0.01, full resolution only), which bench/feature_oracle.py found to keep oracle
-# features at the truth at 32 x 32 cells where the shipped one walks away; and some with
-# the knee and elbow term (hinge_weight).
+# (lr 0.01, full resolution only), which the oracle-feature study (doc/studies.md) found
+# to keep oracle features at the truth at 32 x 32 cells where the shipped one walks away;
+# and some with the knee and elbow term (hinge_weight).
 GENTLE = dict(lr=0.01, coarse_fraction=0.0, root_iterations=0)
 POSTERIOR = dict(match="posterior", temperature=0.07)
 CANDIDATES: dict[str, dict] = {
