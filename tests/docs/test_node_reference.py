@@ -69,8 +69,12 @@ def test_launch_arguments_are_listed_in_the_readme_and_the_node_page(
                                                   {"DeclareLaunchArgument"})}
     assert declared and None not in declared
     readme = (repo_root / "README.md").read_text()
-    assert set(first_column(readme, "| launch argument | default | meaning |")) == declared
-    assert set(first_column(node_page, "| argument | default | meaning |")) == declared
+    for page, text, header in (("README.md", readme, "| launch argument | default | meaning |"),
+                               ("doc/node.md", node_page, "| argument | default | meaning |")):
+        listed = set(first_column(text, header))
+        assert listed == declared, (f"{page}'s launch-argument table: add "
+                                    f"{sorted(declared - listed)}, remove "
+                                    f"{sorted(listed - declared)}")
 
 
 def test_every_topic_of_the_node_is_in_the_node_page(repo_root: Path, node_page: str) -> None:
