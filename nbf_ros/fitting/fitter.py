@@ -25,6 +25,8 @@ from nbf_ros.body.rotations import axis_angle_to_matrix, rotation_angle
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
 from nbf_ros.fitting.state import BodyState, FitResult
+from nbf_ros.fitting.terms.depth import depth_term
+from nbf_ros.fitting.terms.depth_input import depth_start, pool_depth
 from nbf_ros.graph_replay import GraphReplay, recover_from_failed_capture
 from nbf_ros.nbv.camera import CropCamera, pixel_of, pixel_rays, project
 from nbf_ros.nbv.likelihood import (
@@ -59,6 +61,7 @@ class _Level:
     clutter: Tensor  # [BH, P] best clutter cosine per pixel
     background: Tensor | None  # [BH, P, D] best clutter feature per pixel ("blend" match)
     log_z: Tensor | None = None  # [BH, P] softmax log partition per pixel ("posterior")
+    depth: Tensor | None = None  # [BH, P] measured camera z, metres, 0 = none (terms/depth.py)
 
 
 class Fitter:
@@ -87,20 +90,25 @@ class Fitter:
         config: FitConfig | None = None,
         every_hypothesis: bool = False,
         turn: Tensor | None = None,  # [B, bins] facing azimuth weights (vision.turn_head)
+        depth: Tensor | None = None,  # [B, H*W] registered depth on the crop grid, m, 0 = none
     ) -> FitResult:
         """Fit B bodies, one per crop, starting from ``init``; ``every_hypothesis``: all
         B x hypotheses fits (person-major rows), none chosen; ``turn``: what the choice
-        among turned starts weighs by hypothesis_turn_prior_weight."""
+        among turned starts weighs by hypothesis_turn_prior_weight; ``depth``: evidence for
+        the depth term (fitting/terms/depth.py)."""
         cfg = config or self.config
         started = time.perf_counter()
         _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
+        if depth is not None and tuple(depth.shape) != tuple(features.shape[:2]):
+            raise ValueError(f"depth: expected {tuple(features.shape[:2])}, got "
+                             f"{tuple(depth.shape)}")
         if turn is not None and (turn.dim() != 2 or turn.shape[0] != init.batch):
             raise ValueError(f"turn: expected [{init.batch}, bins], got {tuple(turn.shape)}")
         padded = (_compiled_batch(init.batch) if cfg.compile_step and init.batch > 0
                   else init.batch)
         if padded == init.batch:
             return self._fit(features, camera, init, keypoints, keypoint_confidence, cfg,
-                             started, every_hypothesis, turn)
+                             started, every_hypothesis, turn, depth)
         # A compiled step compiles once per batch size: pad to a power of two with copies
         # of the last body (fitted alongside, then dropped), so a node whose people count
         # changes meets at most six sizes.
@@ -111,17 +119,24 @@ class Fitter:
                          None if keypoints is None else keypoints[pick],
                          None if keypoint_confidence is None else keypoint_confidence[pick],
                          cfg, started, every_hypothesis,
-                         None if turn is None else turn[pick]).index(
+                         None if turn is None else turn[pick],
+                         None if depth is None else depth[pick]).index(
                              slice(0, n * (cfg.hypotheses if every_hypothesis else 1)))
 
     def _fit(self, features: Tensor, camera: CropCamera, init: BodyState,
              keypoints: Tensor | None, keypoint_confidence: Tensor | None, cfg: FitConfig,
              started: float, every_hypothesis: bool = False,
-             turn: Tensor | None = None) -> FitResult:
+             turn: Tensor | None = None, depth: Tensor | None = None) -> FitResult:
         """``fit`` on checked inputs; ``started`` is when the call began (time budget)."""
         self._full_width = camera.width
         hyp, batch = cfg.hypotheses, init.batch
         bh = batch * hyp
+        if depth is not None and cfg.depth_start and keypoints is not None:
+            joints = self.volume.pose(init.rotations, init.translation, init.shape).joints
+            conf = (keypoint_confidence if keypoint_confidence is not None
+                    else torch.ones_like(keypoints[..., 0]))
+            init = depth_start(init, joints, keypoints, conf, depth, camera.width,
+                               cfg.depth_surface)
         start = turned_starts(init.detach(), hyp)
         kp = None
         if keypoints is not None:
@@ -130,7 +145,8 @@ class Fitter:
             kp = (keypoints.repeat_interleave(hyp, 0), conf.repeat_interleave(hyp, 0))
         coarse_steps = int(round(cfg.coarse_fraction * cfg.iterations))
         graphs = cfg.cuda_graphs and features.device.type == "cuda"
-        key = _session_key(cfg, bh, features.shape, coarse_steps > 0, kp is not None)
+        key = _session_key(cfg, bh, features.shape, coarse_steps > 0, kp is not None,
+                           depth is not None)
         run = self._sessions.pop(key, None) if graphs else None
         if run is not None:  # the new frame's levels, replayed from the session's graph
             fine, coarse = run.next_levels(features, camera, start)
@@ -138,12 +154,14 @@ class Fitter:
                 run = None  # a kernel window larger than the captured one: capture again
         if run is None:
             fine, coarse = self._levels(features, camera, start, cfg, hyp, coarse_steps > 0)
+            _attach_depth(fine, coarse, depth, hyp, camera)
             if graphs:  # a pixel of headroom, so that the next frames rarely need a capture
                 for level in (fine, coarse):
                     if level is not None:
                         level.radius += 1
             run = _Session(self, cfg, start, kp, fine, coarse, graphs)
         else:  # same shapes as an earlier fit: refill its buffers, replay its graphs
+            _attach_depth(fine, coarse, depth, hyp, camera)
             run.load(start, kp, fine, coarse)
         if graphs:
             self._sessions[key] = run  # most recent last
@@ -299,8 +317,13 @@ class Fitter:
             ratio = level.camera.width / self._full_width
             loss = loss + cfg.keypoint_weight * keypoint_term(
                 uv, keypoints[0] * ratio, keypoints[1], cfg.keypoint_scale * ratio)
+        occlusion = lik.occlusion
+        if level.depth is not None:
+            depth = depth_term(posed.points, level.rays, index, weight, level.depth,
+                               occlusion, cfg)
+            loss, occlusion = loss + depth.loss, depth.occlusion
         return loss, {"joints": posed.joints, "index": index, "weight": weight,
-                      "occlusion": lik.occlusion}
+                      "occlusion": occlusion}
 
     def _result(self, state: BodyState, loss: Tensor, extras: dict[str, Tensor],
                 vis: Tensor, steps: Tensor, converged: Tensor, cam: CropCamera, pick: Tensor,
@@ -349,14 +372,14 @@ class Fitter:
 
 
 def _session_key(cfg: FitConfig, bh: int, feature_shape: torch.Size, coarse: bool,
-                 keypoints: bool) -> tuple:
+                 keypoints: bool, depth: bool = False) -> tuple:
     """What a captured step depends on: shapes and the objective's settings
     (the schedule - step sizes, root-only steps, stopping - is fed in per step). Kernel
     windows are not part of it: a session serves any frame whose windows fit in its own."""
     objective = dataclasses.replace(
         cfg, iterations=1, root_iterations=0, lr=1.0, final_lr_fraction=1.0, tolerance=0.0,
         check_every=1, time_budget_ms=None, coarse_fraction=0.0)
-    return repr(objective), bh, tuple(feature_shape), coarse, keypoints
+    return repr(objective), bh, tuple(feature_shape), coarse, keypoints, depth
 
 
 class _Session:
@@ -573,6 +596,16 @@ def _compiled_loss() -> Callable[[_Session, _Level], Tensor]:
         torch._dynamo.config.recompile_limit = max(limit, 32)
         _COMPILED.append(torch.compile(_Session.objective, dynamic=False))
     return _COMPILED[0]
+
+
+def _attach_depth(fine: _Level, coarse: _Level | None, depth: Tensor | None, hyp: int,
+                  camera: CropCamera) -> None:
+    """Give the levels the measured depth of their cells (one row per hypothesis)."""
+    if depth is None:
+        return
+    fine.depth = depth.repeat_interleave(hyp, 0)
+    if coarse is not None:
+        coarse.depth = pool_depth(depth, camera.height, camera.width).repeat_interleave(hyp, 0)
 
 
 def _set_radii(fine: _Level, fine_reach: Tensor, coarse: _Level | None,

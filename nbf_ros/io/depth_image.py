@@ -17,8 +17,12 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["DEPTH_ENCODINGS", "DepthError", "check_depth", "decode_depth", "depth_message",
-           "encode_depth", "resample_depth"]
+__all__ = ["DEPTH_ENCODINGS", "DEPTH_INFO_TOPIC", "DEPTH_TOPIC", "DepthError", "check_depth",
+           "decode_depth", "depth_message", "encode_depth", "resample_depth", "write_depth"]
+
+# Where a RealSense driver publishes depth registered to the colour image (bags use these).
+DEPTH_TOPIC = "/camera/aligned_depth_to_color/image_raw"
+DEPTH_INFO_TOPIC = "/camera/aligned_depth_to_color/camera_info"
 
 DEPTH_ENCODINGS = ("16UC1", "32FC1")  # also "mono16", which drivers use for 16UC1 at times
 _BYTES = {"16UC1": 2, "mono16": 2, "32FC1": 4}
@@ -117,3 +121,15 @@ def depth_message(depth: np.ndarray, stamp_ns: int, frame_id: str,
     return _types()[IMAGE](header=header_message(stamp_ns, frame_id), height=height,
                            width=width, encoding=encoding, is_bigendian=0, step=step,
                            data=np.frombuffer(data, dtype=np.uint8))
+
+
+def write_depth(bag: Any, stamp_ns: int, depth: np.ndarray, K: np.ndarray,
+                frame_id: str = "camera_optical_frame", encoding: str = "16UC1") -> None:
+    """A registered depth map [H, W] m and its CameraInfo (the colour camera's K) into an
+    open nbf_ros.io.bag_writer.BagWriter, on the RealSense driver's aligned-depth topics."""
+    from nbf_ros.io.convert import CAMERA_INFO, IMAGE, camera_info_message
+
+    height, width = depth.shape
+    bag.write(DEPTH_INFO_TOPIC, CAMERA_INFO,
+              camera_info_message(K, width, height, stamp_ns, frame_id), stamp_ns)
+    bag.write(DEPTH_TOPIC, IMAGE, depth_message(depth, stamp_ns, frame_id, encoding), stamp_ns)

@@ -31,8 +31,8 @@ from torch import Tensor
 from nbf_ros.nbv.camera import CropCamera, pixel_rays, project
 
 __all__ = [
-    "RenderConfig", "Render", "blend_features", "reach_radius", "render", "select_kernels",
-    "window_reach", "window_radius",
+    "RenderConfig", "Render", "blend_features", "expected_depth", "reach_radius", "render",
+    "select_kernels", "window_reach", "window_radius",
 ]
 
 
@@ -83,6 +83,24 @@ def blend_features(
     flat = index.clamp_min(0).view(batch, num_p * m, 1).expand(-1, -1, dim)
     picked = kernel_features.gather(1, flat).view(batch, num_p, m, dim)
     return torch.einsum("bpm,bpmd->bpd", weight * (index >= 0), picked)
+
+
+def expected_depth(
+    centres: Tensor,  # [B, K, 3] camera frame, metres
+    rays: Tensor,  # [B, P, 3] unit ray directions
+    index: Tensor,  # [B, P, M] long, -1 = empty
+    weight: Tensor,  # [B, P, M]
+) -> Tensor:  # [B, P]
+    """Camera z of each pixel's render: its kernels' centres, projected onto its ray, averaged
+    by their weights (normalised by the coverage; 0 where nothing covers the pixel). What a
+    depth camera would measure of the body, up to the kernels' spread (differentiable)."""
+    batch, num_p, m = index.shape
+    idx = index.clamp_min(0).view(batch, num_p * m, 1).expand(-1, -1, 3)
+    c = centres.gather(1, idx).view(batch, num_p, m, 3)
+    # Depth along the ray times the ray's z: the z of the ray's point nearest the centre.
+    z = (c * rays[:, :, None, :]).sum(-1) * rays[:, :, None, 2]
+    w = weight * (index >= 0)
+    return (w * z).sum(-1) / w.sum(-1).clamp_min(1e-6)
 
 
 def window_reach(centres: Tensor, sigma: Tensor, cam: CropCamera, cfg: RenderConfig) -> Tensor:

@@ -81,6 +81,8 @@ class Scene:
     occluder: np.ndarray  # [H, W] bool
     people: list[PersonTruth] = field(default_factory=list)
     seed: int = 0
+    # [H, W] float32 camera z of the people and of occluders with a depth, inf elsewhere.
+    depth: np.ndarray | None = None
 
 
 def _place_subject(mesh: BodyMesh, rot: Tensor, shape: Tensor, cfg: SceneConfig, f: float,
@@ -116,6 +118,9 @@ class SceneLayout:
     occluder_mask: Tensor  # [H, W] bool
     light: Tensor  # [3] unit direction towards the light
     ambient: float
+    # [H, W] camera z of the occluders (inf off them), for depth (synth/depth.py); None:
+    # flat 2D occluders without a depth.
+    occluder_depth: Tensor | None = None
 
 
 def sample_layout(mesh: BodyMesh, gen: torch.Generator, cfg: SceneConfig) -> SceneLayout:
@@ -213,10 +218,13 @@ def draw_scene(mesh: BodyMesh, layout: SceneLayout, gen: torch.Generator, noise:
             labels=labels[p].numpy(), box=torch.cat((lo, hi)).numpy(),
             visible_fraction=float(shown[p] / full[p].clamp_min(1.0)),
             hidden_fraction=float(1.0 - shown[p] / alone[p].clamp_min(1.0))))
+    depth = raster.depth if layout.occluder_depth is None else torch.where(
+        occluder, layout.occluder_depth, raster.depth)
     return Scene(
         image=(image * 255 + 0.5).clamp(0, 255).to(torch.uint8).numpy(), K=K.numpy(),
         person=person.to(torch.int8).numpy(), kernel=kernel.to(torch.int16).numpy(),
-        occluder=occluder.numpy(), people=people, seed=seed)
+        occluder=occluder.numpy(), people=people, seed=seed,
+        depth=depth.to(torch.float32).numpy())
 
 
 def occluders(gen: torch.Generator, subject: Tensor, h: int, w: int,

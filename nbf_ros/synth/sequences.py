@@ -18,7 +18,9 @@ import torch
 from tqdm import tqdm
 
 from nbf_ros.fitting.state import BodyState
+from nbf_ros.io.depth_image import write_depth
 from nbf_ros.synth.dataset import truth_estimates
+from nbf_ros.synth.depth import DepthSensor, RoomDepth, board_occluder
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.motion import smooth_motion
 from nbf_ros.synth.poses import random_body_pose
@@ -38,6 +40,11 @@ class SequenceConfig:
     activity: float = 0.5  # randomness of the key poses (poses.random_body_pose)
     min_depth: float = 1.5  # metres: walkers stop approaching the camera here
     scene: SceneConfig = None  # type: ignore[assignment]
+    # Boards with a depth in front of the subject instead of flat 2D occluders: one of these
+    # kinds per sequence (synth/depth.py: table, pole, panel); empty: the scene's occluders.
+    occluder_kinds: tuple[str, ...] = ()
+    # Write registered depth (16UC1) from this sensor model into the bag; None: colour only.
+    depth: DepthSensor | None = None
 
     def __post_init__(self) -> None:
         if self.scene is None:
@@ -53,6 +60,13 @@ def render_sequence(mesh: BodyMesh, seed: int, config: SequenceConfig) -> Iterat
     """The frames of sequence ``seed``, one Scene each."""
     gen = torch.Generator().manual_seed(seed)
     layout = sample_layout(mesh, gen, config.scene)
+    if config.occluder_kinds:
+        kind = config.occluder_kinds[int(torch.randint(len(config.occluder_kinds), (1,),
+                                                        generator=gen))]
+        mask, rgb, depth = board_occluder(kind, gen, mesh, layout.rotations[0],
+                                          layout.translation[0], layout.shape[0], layout.K,
+                                          layout.height, layout.width)
+        layout = replace(layout, occluder_mask=mask, occluder_rgb=rgb, occluder_depth=depth)
     count = len(layout.translation)
     every = max(1, round(config.seconds_per_key_pose * config.fps))
     keys = config.frames // every + 2
@@ -86,11 +100,16 @@ def write_sequence_bag(path: str | Path, mesh: BodyMesh, seed: int, config: Sequ
 
     period = int(round(1e9 / config.fps))
     written = 0
+    room = None
     with BagWriter(path, storage=storage, compressed=compressed) as bag:  # type: ignore[arg-type]
         frames = render_sequence(mesh, seed, config)
         for t, scene in enumerate(tqdm(frames, total=config.frames, desc="sequence",
                                        unit="frame", disable=not progress)):
             bag.write_frame(start_ns + t * period, scene.image, scene.K,
                             truth=truth_estimates(scene, mesh))
+            if config.depth is not None:
+                room = room or RoomDepth(scene, config.depth, seed)
+                write_depth(bag, start_ns + t * period + config.depth.stamp_offset_ns(room.gen),
+                            room(scene), scene.K)
             written += 1
     return written
