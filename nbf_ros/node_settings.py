@@ -65,6 +65,20 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("image_queue_depth", 1, "QoS history depth of the image subscription", 1, 100),
     ParamSpec("max_image_pixels", 20_000_000,
               "images with more pixels than this are refused (width x height)", 1, 10**9),
+    # Depth (read on configure; issue 31, doc/depth.md).
+    ParamSpec("use_depth", False,
+              "subscribe to 'depth' (sensor_msgs/Image, 16UC1 mm or 32FC1 m) and fit the body "
+              "to it too; frames without usable depth are served from colour alone"),
+    ParamSpec("depth_registered", True,
+              "the depth is registered to the colour image (same size and intrinsics, e.g. "
+              "aligned_depth_to_color); false: read 'depth/camera_info' and resample the "
+              "depth onto the colour image"),
+    ParamSpec("depth_slop", 0.02,
+              "most seconds between a colour frame's stamp and its depth's (approximate-time "
+              "pairing)", 0.0, 1.0),
+    ParamSpec("depth_timeout", 1.0,
+              "seconds without a depth message before the depth stream counts as stopped",
+              0.05, 60.0),
     # Detection, fitting and tracking (live).
     ParamSpec("max_people", 8, "most people estimated per frame", 1, MAX_PEOPLE, live=True),
     ParamSpec("detection_threshold", 0.3, "person-centre score needed to report a person",

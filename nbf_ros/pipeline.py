@@ -37,6 +37,7 @@ from nbf_ros.estimate import HumanEstimate, JointState
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
+from nbf_ros.fitting.terms.depth_input import crop_depth
 from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.graph_replay import GraphReplay
 from nbf_ros.nbv.camera import crop_intrinsics, project
@@ -113,6 +114,7 @@ class PreparedFrame:
     crop_box: Tensor | None  # [N, 4] square crops read by the network (None: nobody)
     read: CropReadout | None  # the network's readout of the crops (None: nobody)
     timing: dict[str, float]  # seconds per stage so far
+    depth: Tensor | None = None  # [N, h*w] registered depth on each crop's fitting grid, m
 
 
 class PosePipeline:
@@ -230,22 +232,24 @@ class PosePipeline:
 
     def estimate(self, rgb: np.ndarray, K: np.ndarray,
                  boxes: np.ndarray | None = None,
-                 warm_starts: list[BodyState | None] | None = None) -> list[HumanEstimate]:
+                 warm_starts: list[BodyState | None] | None = None,
+                 depth: np.ndarray | None = None) -> list[HumanEstimate]:
         """People in an RGB uint8 frame [H, W, 3] with intrinsics K [3, 3].
 
         ``boxes`` [N, 4] skips detection; ``warm_starts`` (one per box, None for a cold
-        start) start the fit of those people from earlier states (tracking).
+        start) start the fit of those people from earlier states (tracking); ``depth``
+        [H, W] registered depth in metres (0 = none) is evidence for the fit.
         """
-        return self.finish(self.prepare(rgb, K, boxes), warm_starts)
+        return self.finish(self.prepare(rgb, K, boxes, depth=depth), warm_starts)
 
     def track(self, rgb: np.ndarray, K: np.ndarray, tracker: Tracker,
-              now: float) -> list[HumanEstimate]:
+              now: float, depth: np.ndarray | None = None) -> list[HumanEstimate]:
         """People in one video frame (time ``now``, seconds) with their track ids; fits
         start from the tracks' last bodies where the tracker allows warm starts."""
-        return self.finish_track(self.prepare(rgb, K), tracker, now)
+        return self.finish_track(self.prepare(rgb, K, depth=depth), tracker, now)
 
-    def prepare(self, rgb: np.ndarray, K: np.ndarray,
-                boxes: np.ndarray | None = None) -> PreparedFrame:
+    def prepare(self, rgb: np.ndarray, K: np.ndarray, boxes: np.ndarray | None = None,
+                depth: np.ndarray | None = None) -> PreparedFrame:
         """First half of a frame: the people found (or the given ``boxes`` [N, 4]) and the
         network's readout of their crops. Depends on no earlier frame."""
         started = time.perf_counter()
@@ -270,6 +274,12 @@ class PosePipeline:
             reader = self._read_turned_graph if self.reads_turn else self._read_graph
             frame.read = reader(image, frame.crop_box, Kt)
             timing["network"] = time.perf_counter() - tic
+            if depth is not None:  # registered depth [H, W] m: the crops' cells (issue 31)
+                tic = time.perf_counter()
+                frame.depth = crop_depth(torch.as_tensor(depth, device=self.device),
+                                         frame.crop_box, frame.read.camera.height,
+                                         frame.read.camera.width)
+                timing["depth"] = time.perf_counter() - tic
         timing["prepare"] = time.perf_counter() - started
         return frame
 
@@ -344,7 +354,7 @@ class PosePipeline:
         if frame.read is None or frame.crop_box is None:
             return [], []
         tic = time.perf_counter()
-        result = self._fit(frame.read, warm_starts)
+        result = self._fit(frame.read, warm_starts, frame.depth)
         frame.timing["fit"] = time.perf_counter() - tic
         kept = _finite_people(result)
         self.rejected = len(frame.boxes) - len(kept)
@@ -399,7 +409,8 @@ class PosePipeline:
         return self.fitter.fit(read.features, read.camera, read.regression, read.keypoints,
                                read.keypoint_confidence, config=config, turn=read.turn)
 
-    def _fit(self, read, warm_starts: list[BodyState | None] | None) -> FitResult:
+    def _fit(self, read, warm_starts: list[BodyState | None] | None,
+             depth: Tensor | None = None) -> FitResult:
         """Cold fits from the regression and warm fits from the given states, one batch
         each (their step counts differ)."""
         n = read.regression.batch
@@ -430,7 +441,8 @@ class PosePipeline:
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
             res = self.fitter.fit(features, camera, init, keypoints, confidence, config=cfg,
-                                  turn=turn)
+                                  turn=turn, depth=depth if sel is None or depth is None
+                                  else depth[sel])
             if len(idx) == n:
                 return res
             for j, i in enumerate(idx):

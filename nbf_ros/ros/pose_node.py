@@ -65,6 +65,7 @@ from nbf_ros.ros.diagnostics import PoseHealth
 from nbf_ros.ros.markers import human_markers
 from nbf_ros.ros.messages import human_pose_array, rgb_image
 from nbf_ros.ros.params import PARAMS, check_value, descriptor
+from nbf_ros.stream.depth_stream import DepthStream
 from nbf_ros.stream.schedule import JustInTime
 from nbf_ros.stream.slot import LatestSlot
 from nbf_ros.vision.engines import EngineUnavailable
@@ -120,6 +121,8 @@ class PoseNode(LifecycleNode):
         self._mesh: Any = None
         self._camera: tuple[np.ndarray, int, int] | None = None
         self._camera_problem = "no camera_info received yet"
+        self._depth: DepthStream | None = None  # use_depth: depth waiting for its frames
+        self._depth_unused = 0  # frames served from colour alone while use_depth is on
         self._slot: LatestSlot[tuple[Any, float]] = LatestSlot()
         self._ready: LatestSlot[_Frame] = LatestSlot()  # pipelined: network done, to fit
         self._schedule = JustInTime()  # pipelined: when the network starts the next frame
@@ -222,6 +225,13 @@ class PoseNode(LifecycleNode):
         info_qos = replace_depth(qos, 5)
         self._subs = [image_sub, self.create_subscription(CameraInfo, "camera_info",
                                                           self._on_camera_info, info_qos)]
+        if s["use_depth"]:  # registered depth as evidence (issue 31, doc/depth.md)
+            self._depth = DepthStream(s["depth_slop"], s["depth_timeout"],
+                                      s["depth_registered"], s["max_image_pixels"])
+            self._subs.append(self.create_subscription(Image, "depth", self._depth.put, qos))
+            if not s["depth_registered"]:
+                self._subs.append(self.create_subscription(
+                    CameraInfo, "depth/camera_info", self._depth.put_info, info_qos))
         self._stop.clear()
         self._slot.reopen()
         self._ready.reopen()
@@ -302,7 +312,8 @@ class PoseNode(LifecycleNode):
             self._camera_problem = f"invalid camera_info: {exc}"
             self._warn("camera_info", self._camera_problem, frame=False)
 
-    def _warn(self, reason: str, message: str, frame: bool = True) -> None:
+    def _warn(self, reason: str, message: str, frame: bool = True,
+              lead: str = "frame dropped") -> None:
         """Count a problem for diagnostics and log it, at most once per log_throttle for
         each kind of problem (rclpy's own throttle is per call site: one problem would hide
         the next). The kind is the message without its numbers."""
@@ -316,7 +327,7 @@ class PoseNode(LifecycleNode):
                 return
             self._logged[kind] = (now, 0)
         more = f" ({hidden} more since the last such message)" if hidden else ""
-        self.get_logger().warning(f"frame dropped ({reason}): {message}{more}")
+        self.get_logger().warning(f"{lead} ({reason}): {message}{more}")
 
     # Worker -------------------------------------------------------------------------------
 
@@ -392,7 +403,23 @@ class PoseNode(LifecycleNode):
         if pipe is None:
             return None
         rgb = self._decode(msg)
-        return _Frame(msg, received, rgb, pipe.prepare(rgb, self._intrinsics(rgb)))
+        K = self._intrinsics(rgb)
+        depth = self._depth_for(msg, rgb, K)
+        return _Frame(msg, received, rgb, pipe.prepare(rgb, K, depth=depth))
+
+    def _depth_for(self, msg: Image | CompressedImage, rgb: np.ndarray, K: np.ndarray
+                   ) -> np.ndarray | None:
+        """The frame's depth [H, W] m paired by stamp, or None (with a warning when
+        use_depth is on) to serve the frame from colour alone."""
+        if self._depth is None:
+            return None
+        stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+        got = self._depth.for_frame(stamp, rgb.shape[0], rgb.shape[1], K)
+        if got.depth is None:
+            self._depth_unused += 1
+            self._warn(f"depth {got.reason}", str(got.message), frame=False,
+                       lead="depth not used, frame served from colour alone")
+        return got.depth
 
     def _finish(self, frame: _Frame) -> None:
         """Track and fit the people of a prepared frame and publish them, timed for the
@@ -469,6 +496,9 @@ class PoseNode(LifecycleNode):
                   "frames dropped (busy)": str(self._slot.dropped + self._ready.dropped),
                   "pipelined": "yes" if self._settings["pipelined"] else "no",
                   "camera_info": "ok" if self._camera is not None else self._camera_problem}
+        if self._depth is not None:
+            values["frames with depth"] = str(self._depth.paired)
+            values["frames without depth"] = str(self._depth_unused)
         self._diag_pub.publish(self._health.array(self.get_clock().now().to_msg(),
                                                   self._device_name, values))
 
