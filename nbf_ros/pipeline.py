@@ -336,6 +336,11 @@ class PosePipeline:
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
             raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} "
                              f"{rgb.shape}")
+        if min(rgb.shape[:2]) * self.config.detect_size < max(rgb.shape[:2]):
+            # Detection's downscaled frame would have a side of under one pixel.
+            raise ValueError(f"image of {rgb.shape[1]} x {rgb.shape[0]} pixels is too long "
+                             f"and thin to detect people in (sides over "
+                             f"{self.config.detect_size}:1)")
         K_np = np.asarray(K, dtype=np.float64)
         if K_np.shape != (3, 3) or not np.isfinite(K_np).all() or K_np[0, 0] <= 0 \
                 or K_np[1, 1] <= 0:

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import gc
 import math
-import re
 import threading
 import time
 import traceback
@@ -83,11 +82,13 @@ class ParameterError(ValueError):
 
 
 class FrameRejected(Exception):
-    """A frame that cannot be used: ``reason`` is a short key for diagnostics."""
+    """A frame that cannot be used: ``reason`` is a short key for diagnostics, ``kind`` a
+    stable key of the problem for log throttling (default: the reason)."""
 
-    def __init__(self, reason: str, message: str) -> None:
+    def __init__(self, reason: str, message: str, kind: str | None = None) -> None:
         super().__init__(message)
         self.reason = reason
+        self.kind = kind or reason
 
 
 @dataclass
@@ -313,12 +314,13 @@ class PoseNode(LifecycleNode):
             self._warn("camera_info", self._camera_problem, frame=False)
 
     def _warn(self, reason: str, message: str, frame: bool = True,
-              lead: str = "frame dropped") -> None:
+              kind: str | None = None, lead: str = "frame dropped") -> None:
         """Count a problem for diagnostics and log it, at most once per log_throttle for
         each kind of problem (rclpy's own throttle is per call site: one problem would hide
-        the next). The kind is the message without its numbers."""
+        the next). The kind is a stable key (default: the reason), never the message text,
+        which may hold sizes, stamps or a decoder's object addresses."""
         self._health.reject(reason, message, frame)
-        kind = re.sub(r"[-+.\d]+", "#", message)
+        kind = kind or reason
         now = time.monotonic()
         with self._log_lock:
             last, hidden = self._logged.get(kind, (-math.inf, 0))
@@ -344,7 +346,7 @@ class PoseNode(LifecycleNode):
             try:
                 handle(item)
             except FrameRejected as exc:
-                self._warn(exc.reason, str(exc))
+                self._warn(exc.reason, str(exc), kind=exc.kind)
             except Exception as exc:  # noqa: BLE001 - the node outlives any one frame
                 self._health.errors += 1
                 self._health.reject("pipeline error", f"{type(exc).__name__}: {exc}")
@@ -362,7 +364,7 @@ class PoseNode(LifecycleNode):
             return decode_image(msg.height, msg.width, msg.encoding, msg.step, msg.data,
                                 msg.is_bigendian, max_pixels=limit)
         except ImageError as exc:
-            raise FrameRejected("bad image", str(exc)) from exc
+            raise FrameRejected("bad image", str(exc), f"bad image: {exc.kind}") from exc
 
     def _intrinsics(self, rgb: np.ndarray) -> np.ndarray:
         """K of the latest valid camera_info matching the frame's size, or FrameRejected."""

@@ -204,3 +204,72 @@ def test_16_bit_grey_png_keeps_the_high_byte_like_mono16() -> None:
     decoded = decode_compressed("png", out.getvalue())
     np.testing.assert_array_equal(decoded[:, :, 0], [[0, 18], [255, 128]])
     np.testing.assert_array_equal(decoded[:, :, 0], decoded[:, :, 2])
+
+
+# Compressed: only what image_transport sends (issue 32) ---------------------------------------
+
+
+def _pillow_file(kind: str, rgb: np.ndarray = RGB) -> bytes:
+    """A real image file of ``kind`` (Pillow's format name) holding ``rgb``."""
+    out = io.BytesIO()
+    image = Image.fromarray(rgb)
+    (image.convert("P") if kind == "GIF" else image).save(out, format=kind)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("label", ["png", "jpeg", "rgb8; jpeg compressed bgr8",
+                                   "bgr8; png compressed"])
+@pytest.mark.parametrize("kind", ["GIF", "EPS", "TIFF"])
+def test_other_image_files_labelled_png_or_jpeg_are_refused_by_name(
+        kind: str, label: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # No other Pillow plugin may even look at the data (EPS would run Ghostscript).
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a Pillow plugin other than PNG/JPEG was asked")
+
+    from PIL import EpsImagePlugin, GifImagePlugin, TiffImagePlugin
+
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", refuse)
+    monkeypatch.setattr(GifImagePlugin.GifImageFile, "_open", refuse)
+    monkeypatch.setattr(TiffImagePlugin.TiffImageFile, "_open", refuse)
+    shown = {"GIF": "GIF", "EPS": "EPS", "TIFF": "TIFF"}[kind]
+    with pytest.raises(ImageError, match=f"but it is .*{shown}.* data; only PNG and JPEG") as err:
+        decode_compressed(label, _pillow_file(kind))
+    assert err.value.kind == "format mismatch"
+    assert "\n" not in str(err.value)
+
+
+def test_a_jpeg_labelled_png_is_refused() -> None:
+    with pytest.raises(ImageError, match="the format says png but it is jpeg data"):
+        decode_compressed("png", encode_compressed(RGB, "jpeg"))
+
+
+def test_a_decompression_bomb_is_one_refusal_and_no_pillow_warning() -> None:
+    out = io.BytesIO()
+    Image.new("1", (10_000, 10_000)).save(out, format="PNG")  # 100 MP, above Pillow's warning
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(ImageError, match="10000 x 10000 = 100000000 pixels is larger"):
+            decode_compressed("png", out.getvalue())
+    assert [str(w.message) for w in caught] == []
+
+
+@pytest.mark.parametrize("shape", [(3, 10_000), (10_000, 3)], ids=["wide", "tall"])
+def test_a_long_strip_is_refused_like_other_bad_sizes(shape: tuple[int, int]) -> None:
+    strip = np.zeros(shape + (3,), dtype=np.uint8)
+    with pytest.raises(ImageError, match="is a strip: its sides differ by more than 50:1"):
+        decode("rgb8", strip)
+    for kind in ("png", "jpeg"):  # from the file's header, before decoding
+        with pytest.raises(ImageError, match="is a strip"):
+            decode_compressed(kind, encode_compressed(strip, kind))
+
+
+def test_garbage_jpegs_share_one_kind_whatever_pillow_says() -> None:
+    kinds = set()
+    for seed in range(5):
+        noise = np.random.default_rng(seed).integers(0, 256, 500, dtype=np.uint8).tobytes()
+        with pytest.raises(ImageError) as err:
+            decode_compressed("jpeg", b"\xff\xd8\xff\xe0" + noise)
+        kinds.add(err.value.kind)
+    assert kinds == {"undecodable"}

@@ -80,6 +80,9 @@ def test_timing_names_every_stage(pipeline: PosePipeline, scene: Scene) -> None:
     (np.zeros((64, 64, 3), np.float32), np.eye(3), "RGB uint8"),
     (np.zeros((64, 64, 3), np.uint8), np.zeros((3, 3)), "positive focal"),
     (np.zeros((64, 64, 3), np.uint8), np.full((3, 3), np.nan), "finite"),
+    # Issue 32: a strip's downscaled detection frame had a side of no pixels (a crash).
+    (np.zeros((3, 10_000, 3), np.uint8), np.eye(3), "too long and thin"),
+    (np.zeros((10_000, 3, 3), np.uint8), np.eye(3), "too long and thin"),
 ])
 def test_bad_frames_are_refused_with_a_reason(pipeline: PosePipeline, image: np.ndarray,
                                               K: np.ndarray, message: str) -> None:

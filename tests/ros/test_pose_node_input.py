@@ -101,6 +101,23 @@ class TestBadImages:
         probe.image_pub.publish(image(huge, stamp, encoding="mono8", step=8000))
         assert_rejected(probe, node, scene, mark, stamp, "bad image", "8000 x 6000")
 
+    def test_long_strips_are_refused_in_one_line(self, served, scene) -> None:  # noqa: ANN001
+        # Issue 32: a 10000 x 3 frame reached detection, whose downscaled frame had a side of
+        # no pixels: an ERROR with a traceback for each.
+        probe, node = served
+        mark, start = probe.mark(), len(node.log_text())
+        stamps = []
+        for width, height in ((10_000, 3), (3, 10_000)):
+            stamps.append(next_stamp())
+            probe.image_pub.publish(image(np.zeros((height, width, 3), np.uint8), stamps[-1]))
+            time.sleep(0.3)
+        diagnostics = probe.diagnostics_since(mark)
+        assert "is a strip" in diagnostics["message"], diagnostics
+        assert_still_serving(probe, node, scene)
+        log = node.log_text()[start:]
+        assert log.count("is a strip") == 1 and "Traceback" not in log and "ERROR" not in log
+        assert not any(probe.poses_with_stamp(stamp) for stamp in stamps)
+
 
 @pytest.mark.timeout(240)
 class TestBadCameraInfo:
