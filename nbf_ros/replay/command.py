@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from nbf_ros.cli import UsageError
+from nbf_ros.io.depth_image import DEPTH_TOPIC
 
 __all__ = ["DEMO_PARAMS", "add_arguments", "node_parameters", "run"]
 
@@ -16,6 +18,8 @@ __all__ = ["DEMO_PARAMS", "add_arguments", "node_parameters", "run"]
 # time budget so that a CPU-only machine answers a few frames a second instead of one every
 # second or two (bench/results/node_cpu.md measures both). --param overrides these too.
 DEMO_PARAMS = {"publish_debug_image": True, "fit_time_budget_ms": 100.0}
+# With --depth: the node fits to the bag's registered depth too.
+DEPTH_PARAMS = {"use_depth": True}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="node parameter over config/pose.yaml (YAML value), e.g. "
                              "fit_iterations=40; the demo already sets "
                              + ", ".join(f"{k}={v}" for k, v in DEMO_PARAMS.items()))
+    parser.add_argument("--depth", action="store_true",
+                        help="RGB-D: the generated bag also holds registered depth with a "
+                             "sensor's faults (table, pole or panel in front of the subject), "
+                             "which the node fits to (use_depth; doc/depth.md)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -60,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     out: Path = args.out or Path("demo_output") / time.strftime("%Y%m%d_%H%M%S")
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UsageError(f"{out} exists and is not an empty folder; pick another --out")
-    params = node_parameters(args.param, DEMO_PARAMS)
+    params = node_parameters(args.param, dict(DEMO_PARAMS, **DEPTH_PARAMS) if args.depth
+                             else DEMO_PARAMS)
     out.mkdir(parents=True, exist_ok=True)
     bag = args.bag
     if bag is None:
@@ -73,7 +82,8 @@ def run(args: argparse.Namespace) -> int:
     tic = time.monotonic()
     try:
         live = run_live(bag, out / "replay", params, frames, rate=args.rate,
-                        progress=not args.quiet)
+                        progress=not args.quiet,
+                        depth_topic=DEPTH_TOPIC if args.depth else None)
     except ReplayError as exc:
         raise UsageError(str(exc)) from exc
     summary = summarize(live, bag)
@@ -94,8 +104,12 @@ def _synthetic_bag(path: Path, args: argparse.Namespace) -> int:
     from nbf_ros.synth.sequences import SequenceConfig, write_sequence_bag
 
     print(f"demo: rendering a synthetic {args.frames}-frame bag (seed {args.seed})", flush=True)
-    return write_sequence_bag(path, BodyMesh.default(), args.seed,
-                              SequenceConfig(frames=args.frames, fps=args.fps),
+    config = SequenceConfig(frames=args.frames, fps=args.fps)
+    if args.depth:
+        from nbf_ros.synth.depth import OCCLUDER_KINDS, DepthSensor
+
+        config = replace(config, occluder_kinds=OCCLUDER_KINDS, depth=DepthSensor())
+    return write_sequence_bag(path, BodyMesh.default(), args.seed, config,
                               progress=not args.quiet)
 
 

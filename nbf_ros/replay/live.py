@@ -98,12 +98,12 @@ def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
              camera_info_topic: str = "/camera/camera_info", idle: float = 10.0,
              progress: bool = True, domain_id: int | None = None, loop: int = 1,
              on_tick: Callable[[subprocess.Popen[bytes]], None] | None = None,
-             record_images: bool = False) -> LiveRun:
+             record_images: bool = False, depth_topic: str | None = None) -> LiveRun:
     """Play ``bag`` (``frames`` images, ``loop`` times) into a fresh node; what it published
     is recorded, and with ``record_images`` the images it was sent too (costly: they are
     large, and the recorder shares the machine with the node). ``on_tick`` is called with
     the node's process about ten times a second while the bag plays (e.g. to sample its
-    memory)."""
+    memory); ``depth_topic``: also play the bag's registered depth to the node's 'depth'."""
     workdir.mkdir(parents=True, exist_ok=True)
     env = replay_environment(workdir, domain_id)
     params_file = write_params(workdir / "node_params.yaml", dict(params, autostart=True))
@@ -131,7 +131,9 @@ def run_live(bag: Path, workdir: Path, params: dict[str, Any], frames: int,
                          "--wait-subscribers", "1", "--wait-timeout", "180",
                          "--start-delay", "1.0", "--log", str(sent), "--loop", str(loop),
                          "--image-topic", image_topic,
-                         "--camera-info-topic", camera_info_topic], logs["player"], env)
+                         "--camera-info-topic", camera_info_topic,
+                         *(["--depth-topic", depth_topic] if depth_topic else [])],
+                        logs["player"], env)
         with tqdm(total=frames * loop, desc="replay", unit="frame", disable=not progress) as bar:
             while player.poll() is None:
                 if node.poll() is not None:

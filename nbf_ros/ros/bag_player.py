@@ -3,10 +3,12 @@ without rosbag2), restamping each frame with the time it is sent.
 
     python -m nbf_ros.ros.bag_player BAG [--rate 1.0] [--wait-subscribers 1] [--log sent.jsonl]
 
-Images go to ``image`` (or ``image/compressed`` for a CompressedImage topic) and camera infos
-to ``camera_info``, with sensor-data QoS like a camera driver. Restamping (on by default)
-makes latency measurable as reception time minus stamp; --log records, for every image, its
-bag stamp and the stamp it was sent with, so outputs can be matched to the bag's truth.
+Images go to ``image`` (or ``image/compressed`` for a CompressedImage topic), camera infos
+to ``camera_info`` and, with --depth-topic, registered depth to ``depth`` (restamped with its
+colour frame's shift, so its offset from the colour stays), with sensor-data QoS like a
+camera driver. Restamping (on by default) makes latency measurable as reception time minus
+stamp; --log records, for every image, its bag stamp and the stamp it was sent with, so
+outputs can be matched to the bag's truth.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--image-topic", default="/camera/image_raw",
                         help="image topic in the bag (…/compressed for JPEG bags)")
     parser.add_argument("--camera-info-topic", default="/camera/camera_info")
+    parser.add_argument("--depth-topic", default=None,
+                        help="also play this registered depth topic on 'depth', restamped "
+                             "with its colour frame's shift (its offset kept)")
     parser.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
     parser.add_argument("--no-restamp", action="store_true",
                         help="keep the bag's header stamps")
@@ -66,8 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - any unreadable bag is a usage error here
         print(f"bag_player: cannot read bag {args.bag}: {exc}", file=sys.stderr)
         return 2
-    for topic in (args.image_topic, args.camera_info_topic):
-        if topic not in topics:
+    for topic in (args.image_topic, args.camera_info_topic, args.depth_topic):
+        if topic is not None and topic not in topics:
             print(f"bag_player: topic {topic} not in {args.bag}; present: "
                   f"{', '.join(sorted(topics))}", file=sys.stderr)
             return 2
@@ -81,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         image_pub = node.create_publisher(image_type, "image/compressed" if compressed
                                           else "image", qos_profile_sensor_data)
         info_pub = node.create_publisher(CameraInfo, "camera_info", qos_profile_sensor_data)
+        depth_pub = node.create_publisher(Image, "depth", qos_profile_sensor_data)
+        held: list[Image] = []  # depth stamped nearer the next colour frame than the last
+        shift = None  # the last colour frame's sent stamp minus its bag stamp, ns
+        last_colour = 0  # that frame's bag stamp, ns
         deadline = time.monotonic() + args.wait_timeout
         while image_pub.get_subscription_count() < args.wait_subscribers:
             if time.monotonic() > deadline or stop.is_set():
@@ -94,13 +103,25 @@ def main(argv: list[str] | None = None) -> int:
         start_wall = start_bag = None
         pending_info: CameraInfo | None = None
         offset = 0  # bag time added by earlier loops, ns
+        period = 0  # between the last two images of the bag, ns
         for _ in range(args.loop):
             last_bag = None
-            for topic, msgtype, bag_ns, raw in read_raw(args.bag, [args.image_topic,
-                                                                   args.camera_info_topic]):
+            played = [args.image_topic, args.camera_info_topic,
+                      *([args.depth_topic] if args.depth_topic else [])]
+            for topic, msgtype, bag_ns, raw in read_raw(args.bag, played):
                 if stop.is_set():
                     break
                 msg = deserialize_message(raw, _TYPES[msgtype])
+                if topic == args.depth_topic:
+                    # A depth belongs to the colour frame nearest its stamp: the one just sent
+                    # (publish it now, as a camera would, a few ms after the colour), or the
+                    # next one (hold it until that frame's stamp shift is known).
+                    stamp = Time.from_msg(msg.header.stamp).nanoseconds
+                    if shift is not None and stamp - last_colour < (period or 10**8) / 2:
+                        depth_pub.publish(_shifted(msg, shift))
+                    else:
+                        held.append(msg)
+                    continue
                 if topic == args.camera_info_topic:
                     if pending_info is None:
                         # The first intrinsics go out ahead, so the first image finds them.
@@ -124,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
                     info_pub.publish(pending_info)
                 image_pub.publish(msg)
                 sent += 1
+                if args.depth_topic is not None:
+                    shift = Time.from_msg(msg.header.stamp).nanoseconds - bag_stamp
+                    last_colour = bag_stamp
+                    for depth in held:
+                        depth_pub.publish(_shifted(depth, shift))
+                    held.clear()
                 if log:
                     log.write(json.dumps({"bag_stamp_ns": bag_stamp, "stamp_ns":
                                           Time.from_msg(msg.header.stamp).nanoseconds}) + "\n")
@@ -135,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
         node.destroy_node()
     print(f"bag_player: sent {sent} frames", flush=True)
     return 0
+
+
+def _shifted(msg: Image, shift: int) -> Image:
+    """``msg`` restamped ``shift`` ns later (its colour frame's restamp)."""
+    msg.header.stamp = Time(nanoseconds=Time.from_msg(msg.header.stamp).nanoseconds
+                            + shift).to_msg()
+    return msg
 
 
 if __name__ == "__main__":

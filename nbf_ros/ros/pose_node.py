@@ -229,7 +229,9 @@ class PoseNode(LifecycleNode):
         if s["use_depth"]:  # registered depth as evidence (issue 31, doc/depth.md)
             self._depth = DepthStream(s["depth_slop"], s["depth_timeout"],
                                       s["depth_registered"], s["max_image_pixels"])
-            self._subs.append(self.create_subscription(Image, "depth", self._depth.put, qos))
+            # A few deep: depth messages only enter the pairing buffer, nothing waits on them.
+            self._subs.append(self.create_subscription(Image, "depth", self._depth.put,
+                                                       replace_depth(qos, 5)))
             if not s["depth_registered"]:
                 self._subs.append(self.create_subscription(
                     CameraInfo, "depth/camera_info", self._depth.put_info, info_qos))
