@@ -20,6 +20,7 @@ from nbf_ros.fitting.config import MAX_HYPOTHESES
 from nbf_ros.fitting.tracking import Tracker, TrackerConfig
 from nbf_ros.pipeline import MAX_PEOPLE, PipelineConfig, PosePipeline
 from nbf_ros.vision.engines import ENGINE_NAMES
+from nbf_ros.vision.frontend.build import DETECTOR_NAMES
 
 __all__ = ["PARAMS", "ParamSpec", "apply_live_settings", "build_pipeline", "check_value",
            "cpu_threads", "default_settings", "parse_overrides"]
@@ -65,6 +66,10 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("image_queue_depth", 1, "QoS history depth of the image subscription", 1, 100),
     ParamSpec("max_image_pixels", 20_000_000,
               "images with more pixels than this are refused (width x height)", 1, 10**9),
+    ParamSpec("undistort", True,
+              "undo the lens distortion that camera_info describes (plumb_bob, "
+              "rational_polynomial, equidistant) before estimating; off for images already "
+              "rectified (image_proc's image_rect)", live=True),
     # Depth (read on configure; issue 31, doc/depth.md).
     ParamSpec("use_depth", False,
               "subscribe to 'depth' (sensor_msgs/Image, 16UC1 mm or 32FC1 m) and fit the body "
@@ -79,7 +84,21 @@ PARAMS: tuple[ParamSpec, ...] = (
     ParamSpec("depth_timeout", 1.0,
               "seconds without a depth message before the depth stream counts as stopped",
               0.05, 60.0),
+    # Front end (read on configure).
+    ParamSpec("detector", "auto",
+              "who finds people: nanodet (real-trained multi-person detector, models/), "
+              "network (the feature network's own centre head) or auto (nanodet when its "
+              "model file is there)", choices=DETECTOR_NAMES),
+    ParamSpec("landmarks", True,
+              "read every person with BlazePose's landmark model (models/): its keypoints "
+              "enter the fit, its world landmarks start it, its person score confirms each "
+              "person in every frame"),
     # Detection, fitting and tracking (live).
+    ParamSpec("landmark_weight", 5.0, "weight of the fit's robust 2D term on the landmarks",
+              0.0, 100.0, live=True),
+    ParamSpec("detect_every", 5,
+              "frames between detector runs while people are followed by their landmarks "
+              "(1: every frame)", 1, 1000, live=True),
     ParamSpec("max_people", 8, "most people estimated per frame", 1, MAX_PEOPLE, live=True),
     ParamSpec("detection_threshold", 0.3, "person-centre score needed to report a person",
               0.01, 0.99, live=True),
@@ -182,7 +201,10 @@ def build_pipeline(settings: dict[str, Any]) -> tuple[PosePipeline, Tracker]:
     """A pipeline (model loaded) and an empty tracker for ``settings``."""
     pipeline = PosePipeline(PipelineConfig(model=settings["model"], device=settings["device"],
                                            engine=settings["engine"],
-                                           cuda_graphs=settings["cuda_graphs"]))
+                                           cuda_graphs=settings["cuda_graphs"],
+                                           detector=settings["detector"],
+                                           landmarks=settings["landmarks"],
+                                           landmark_weight=settings["landmark_weight"]))
     tracker = Tracker()
     apply_live_settings(pipeline, tracker, settings)
     return pipeline, tracker
@@ -203,16 +225,21 @@ def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,
     cfg.max_people = settings["max_people"]
     cfg.detection_threshold = settings["detection_threshold"]
     cfg.visibility_threshold = settings["visibility_threshold"]
+    landmark = {}
+    if pipeline.front_end is not None:
+        pipeline.front_end.config.detect_every = settings["detect_every"]
+        pipeline.front_end.config.max_people = settings["max_people"]
+        landmark = {"keypoint_weight": settings["landmark_weight"]}
     budget = settings["fit_time_budget_ms"] or None
     cold = settings["fit_iterations"]
     compiled = settings["fit_compile"]
     pipeline.fit_config = replace(
         pipeline.fit_config, iterations=cold, time_budget_ms=budget, compile_step=compiled,
         root_iterations=min(pipeline.cold_root_iterations, cold),
-        hypotheses=settings["fit_hypotheses"] or default_hypotheses(pipeline))
+        hypotheses=settings["fit_hypotheses"] or default_hypotheses(pipeline), **landmark)
     pipeline.tracking_config = replace(pipeline.tracking_config, time_budget_ms=budget,
                                        iterations=settings["tracking_iterations"],
-                                       compile_step=compiled)
+                                       compile_step=compiled, **landmark)
     tracker.config = TrackerConfig(timeout=settings["track_timeout"],
                                    min_iou=settings["track_min_iou"],
                                    warm_start=settings["warm_start"])

@@ -33,15 +33,20 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.device import resolve_device
-from nbf_ros.estimate import HumanEstimate, JointState
+from nbf_ros.estimate import HumanEstimate
+from nbf_ros.fit_estimates import finite_people, fit_estimates, gather_results
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.terms.depth_input import crop_depth
 from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.graph_replay import GraphReplay
-from nbf_ros.nbv.camera import crop_intrinsics, project
+from nbf_ros.nbv.camera import crop_intrinsics
 from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
+from nbf_ros.vision.frontend.build import DETECTOR_NAMES, build_front_end, resolve_detector
+from nbf_ros.vision.frontend.fit_inputs import LANDMARK_STARTS, with_landmarks
+from nbf_ros.vision.frontend.front_end import FrontEndConfig
+from nbf_ros.vision.frontend.landmarks import PersonLandmarks, frame_tensor
 from nbf_ros.vision.network import STRIDE, NetOutput
 from nbf_ros.vision.readout import CropReadout, read_crops
 from nbf_ros.vision.turn_head import read_turn
@@ -74,6 +79,18 @@ class PipelineConfig:
     # network and readout from CUDA graphs: one launch each instead of hundreds.
     cuda_graphs: bool = True
     detection_threshold: float = 0.3  # centre heatmap probability to accept a person
+    # Who finds people: "nanodet" (real-trained, models/), "network" (the feature network's
+    # own centre head) or "auto" (nanodet when its model file is there).
+    detector: str = "auto"
+    # BlazePose landmarks (models/, real-trained) for every person found: their keypoints
+    # enter the fit, their world landmarks turn its start, and their person score confirms
+    # each person in every frame (nbf_ros/vision/frontend/).
+    landmarks: bool = True
+    landmark_weight: float = 5.0  # the fit's robust 2D keypoint term on the landmarks
+    # Where a fit with landmarks starts: "pose" (their world landmarks' pose), "root" (the
+    # regressed pose turned by their torso) or "regression" (the regressed pose).
+    landmark_start: str = "pose"
+    detect_every: int = 5  # video: frames between detector runs while people are followed
     visibility_threshold: float = 0.5  # joint_visibility below this -> JOINT_OCCLUDED
     fit: FitConfig = field(default_factory=FitConfig)  # people without a warm start
     tracking_fit: FitConfig = field(default_factory=FitConfig.tracking)  # warm-started
@@ -89,6 +106,14 @@ class PipelineConfig:
             raise ValueError("detection_threshold must be in (0, 1)")
         if self.crop_margin < 1.0:
             raise ValueError("crop_margin must be >= 1")
+        if self.detector not in DETECTOR_NAMES:
+            raise ValueError(f"detector must be one of {', '.join(DETECTOR_NAMES)}, got "
+                             f"{self.detector!r}")
+        if self.landmark_start not in LANDMARK_STARTS:
+            raise ValueError(f"landmark_start must be one of {', '.join(LANDMARK_STARTS)}, "
+                             f"got {self.landmark_start!r}")
+        if self.landmark_weight < 0:
+            raise ValueError(f"landmark_weight must be >= 0, got {self.landmark_weight}")
         if self.engine not in ENGINE_NAMES:
             raise ValueError(f"engine must be one of {', '.join(ENGINE_NAMES)}, got "
                              f"{self.engine!r}")
@@ -114,6 +139,7 @@ class PreparedFrame:
     crop_box: Tensor | None  # [N, 4] square crops read by the network (None: nobody)
     read: CropReadout | None  # the network's readout of the crops (None: nobody)
     timing: dict[str, float]  # seconds per stage so far
+    landmarks: PersonLandmarks | None = None  # the front end's reading of the people
     depth: Tensor | None = None  # [N, h*w] registered depth on each crop's fitting grid, m
 
 
@@ -140,10 +166,19 @@ class PosePipeline:
         objective = {k: v for k, v in tuned.items() if k not in SCHEDULE_KEYS}
         # cuda_graphs off turns the fitter's step graphs off too (everything eager).
         graphs_off = {} if cfg.cuda_graphs else {"cuda_graphs": False}
+        # Landmark keypoints are real-trained evidence the model's own settings never saw
+        # (their stored keypoint weight is for the network's heatmaps).
+        landmark = {"keypoint_weight": cfg.landmark_weight} if cfg.landmarks else {}
         self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity),
-                                  **tuned, **graphs_off)
+                                  **{**tuned, **landmark}, **graphs_off)
         self.tracking_config = replace(cfg.tracking_fit, render=replace(
-            cfg.tracking_fit.render, opacity=opacity), **objective, **graphs_off)
+            cfg.tracking_fit.render, opacity=opacity), **{**objective, **landmark},
+            **graphs_off)
+        self.detector = resolve_detector(cfg.detector)
+        self.front_end = build_front_end(
+            self.detector, self._network_boxes,
+            FrontEndConfig(detect_every=cfg.detect_every, max_people=cfg.max_people)
+        ) if cfg.landmarks else None
         # Root-only steps of a cold fit, before a smaller live step count caps them, and
         # its turned starts, which the node's fit_hypotheses may override.
         self.cold_root_iterations = self.fit_config.root_iterations
@@ -188,6 +223,12 @@ class PosePipeline:
             if np.isfinite(box).all():
                 out.append(Detection(box.astype(np.float32), float(value)))
         return out
+
+    def _network_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The network head's person boxes [N, 4] and scores [N] in an RGB uint8 frame."""
+        found = self.detect(self._inputs(rgb, np.eye(3))[0])
+        boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
+        return boxes.astype(np.float64), np.array([d.score for d in found])
 
     def _peaks(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The strongest person-centre peaks of a frame [3, H, W]: scores [k, 1], flat
@@ -246,16 +287,28 @@ class PosePipeline:
               now: float, depth: np.ndarray | None = None) -> list[HumanEstimate]:
         """People in one video frame (time ``now``, seconds) with their track ids; fits
         start from the tracks' last bodies where the tracker allows warm starts."""
-        return self.finish_track(self.prepare(rgb, K, depth=depth), tracker, now)
+        return self.finish_track(self.prepare(rgb, K, follow=True, depth=depth), tracker, now)
+
+    def forget_people(self) -> None:
+        """Stop following the people of earlier frames (a new video, or a jump in time)."""
+        if self.front_end is not None:
+            self.front_end.reset()
 
     def prepare(self, rgb: np.ndarray, K: np.ndarray, boxes: np.ndarray | None = None,
-                depth: np.ndarray | None = None) -> PreparedFrame:
+                follow: bool = False, depth: np.ndarray | None = None) -> PreparedFrame:
         """First half of a frame: the people found (or the given ``boxes`` [N, 4]) and the
-        network's readout of their crops. Depends on no earlier frame."""
+        network's readout of their crops. With landmarks, ``follow`` continues from the
+        previous prepared frame's people (video); otherwise it depends on no earlier frame."""
         started = time.perf_counter()
         image, K_np = self._inputs(rgb, K)
         timing = {"preprocess": time.perf_counter() - started}
-        if boxes is None:
+        landmarks = None
+        if self.front_end is not None:
+            tic = time.perf_counter()
+            people = self.front_end.find(rgb, image.cpu(), follow, boxes)
+            timing["landmarks"] = time.perf_counter() - tic
+            boxes, scores, landmarks = people.boxes, people.scores.tolist(), people.landmarks
+        elif boxes is None:
             tic = time.perf_counter()
             found = self.detect(image)
             timing["detect"] = time.perf_counter() - tic
@@ -266,13 +319,17 @@ class PosePipeline:
             scores = [1.0] * len(boxes)
         Kt = torch.as_tensor(K_np, dtype=torch.float32, device=self.device)
         frame = PreparedFrame((image.shape[1], image.shape[2]), Kt, boxes, scores, None, None,
-                              timing)
+                              timing, landmarks)
         if len(boxes):
             tic = time.perf_counter()
             frame.crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32,
                                              device=self.device)
             reader = self._read_turned_graph if self.reads_turn else self._read_graph
             frame.read = reader(image, frame.crop_box, Kt)
+            if landmarks is not None:
+                frame.read = with_landmarks(frame.read, landmarks, frame.crop_box,
+                                            self.config.crop_size, self.volume,
+                                            self.config.landmark_start)
             timing["network"] = time.perf_counter() - tic
             if depth is not None:  # registered depth [H, W] m: the crops' cells (issue 31)
                 tic = time.perf_counter()
@@ -361,12 +418,12 @@ class PosePipeline:
         tic = time.perf_counter()
         result = self._fit(frame.read, warm_starts, frame.depth)
         frame.timing["fit"] = time.perf_counter() - tic
-        kept = _finite_people(result)
+        kept = finite_people(result)
         self.rejected = len(frame.boxes) - len(kept)
         state = result.state.detach()
         self.last_states = state.index(kept) if kept else None
-        humans = self._estimates(result, frame.boxes, frame.scores, frame.K, frame.image_size,
-                                 kept)
+        humans = fit_estimates(result, frame.boxes, frame.scores, frame.K, frame.image_size,
+                               kept, self.volume.body, self.config.visibility_threshold)
         crop_box = frame.crop_box.cpu().numpy()
         for human, i in zip(humans, kept, strict=True):
             human.extra["crop_box"] = crop_box[i]
@@ -379,8 +436,15 @@ class PosePipeline:
         camera (one batch): what fitting starts from, and the regression head's estimate."""
         crops, crop_K = self.person_crops(rgbs, K, box)
         out = self.engine(crops)
-        return read_crops(out, crop_K, self.volume,
+        read = read_crops(out, crop_K, self.volume,
                           self.turn_of(out, crops) if self.reads_turn else None)
+        if self.front_end is None:
+            return read
+        lm = self.front_end.read_box([frame_tensor(rgb) for rgb in rgbs], box)
+        crop_box = torch.as_tensor(self.crop_boxes(np.asarray(box, np.float64)[None]),
+                                   dtype=torch.float32, device=self.device)
+        return with_landmarks(read, lm, crop_box.expand(len(rgbs), 4), self.config.crop_size,
+                              self.volume, self.config.landmark_start)
 
     def person_crops(self, rgbs: Sequence[np.ndarray], K: np.ndarray, box: np.ndarray
                      ) -> tuple[Tensor, Tensor]:
@@ -452,69 +516,4 @@ class PosePipeline:
                 return res
             for j, i in enumerate(idx):
                 parts[i] = (res, j)
-        return _gather(parts, n)
-
-    def _estimates(self, res: FitResult, boxes: np.ndarray, scores: list[float], K: Tensor,
-                   size: tuple[int, int], kept: list[int]) -> list[HumanEstimate]:
-        """HumanEstimate records of the fitted people listed in ``kept``."""
-        h, w = size
-        joints = res.joints.detach()
-        uv = project(joints, K.expand(len(joints), 3, 3))
-        fg = res.foreground.detach().flatten(1)
-        occluded = res.occlusion.detach().flatten(1) * fg
-        hidden = occluded.sum(1) / fg.sum(1).clamp_min(1e-6)
-        state = res.state.detach()
-        # Each field comes to the host once for all people (a transfer is a device sync).
-        uv, vis, hidden, occlusion, joints, rotations, translation, shape, loss, steps = (
-            t.cpu().numpy() for t in (
-                uv, res.joint_visibility.detach(), hidden,
-                occluded.view_as(res.occlusion), joints, state.rotations, state.translation,
-                state.shape, res.loss.detach(), res.iterations))
-        body = self.volume.body
-        out = []
-        for i in kept:
-            inside = (uv[i, :, 0] >= 0) & (uv[i, :, 0] < w) & (uv[i, :, 1] >= 0) \
-                & (uv[i, :, 1] < h)
-            joint_state = np.where(~inside, JointState.OUTSIDE_IMAGE, np.where(
-                vis[i] < self.config.visibility_threshold, JointState.OCCLUDED,
-                JointState.VISIBLE)).astype(np.uint8)
-            rot = rotations[i]
-            out.append(HumanEstimate(
-                joints=joints[i], joint_visibility=vis[i] * inside,
-                joint_state=joint_state, keypoints_2d=uv[i],
-                root_translation=translation[i], root_rotation=rot[0],
-                bone_rotations=rot[1:], shape=shape[i],
-                roi=np.clip(boxes[i], 0, [w, h, w, h]), confidence=float(scores[i]),
-                body_model=body.name, joint_names=body.joint_names,
-                shape_names=body.shape_names, occluded_fraction=float(hidden[i]),
-                fit_loss=float(loss[i]), iterations=int(steps[i]),
-                extra={"occlusion": occlusion[i]}))
-        return out
-
-
-def _finite_people(res: FitResult) -> list[int]:
-    """Indices of the people whose fitted body and joints are all finite numbers."""
-    state = res.state
-    ok = torch.isfinite(res.joints).flatten(1).all(1) & torch.isfinite(res.loss)
-    ok &= torch.isfinite(res.joint_visibility).all(1)
-    ok &= torch.isfinite(state.rotations).flatten(1).all(1)
-    ok &= torch.isfinite(state.translation).flatten(1).all(1)
-    ok &= torch.isfinite(state.shape).flatten(1).all(1)
-    return torch.nonzero(ok).flatten().tolist()
-
-
-def _gather(parts: dict[int, tuple[FitResult, int]], n: int) -> FitResult:
-    """One FitResult of n people from per-group results (person i -> (result, row))."""
-    def pick(get) -> Tensor:  # noqa: ANN001 - a field getter of FitResult
-        return torch.stack([get(parts[i][0])[parts[i][1]] for i in range(n)])
-
-    states = [parts[i][0].state.index([parts[i][1]]) for i in range(n)]
-    state = BodyState(torch.cat([s.rotations for s in states]),
-                      torch.cat([s.translation for s in states]),
-                      torch.cat([s.shape for s in states]))
-    return FitResult(
-        state=state, joints=pick(lambda r: r.joints),
-        joint_visibility=pick(lambda r: r.joint_visibility),
-        occlusion=pick(lambda r: r.occlusion), foreground=pick(lambda r: r.foreground),
-        loss=pick(lambda r: r.loss), iterations=pick(lambda r: r.iterations),
-        converged=pick(lambda r: r.converged), hypothesis=pick(lambda r: r.hypothesis))
+        return gather_results(parts, n)

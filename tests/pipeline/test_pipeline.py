@@ -161,10 +161,12 @@ def test_the_next_frame_can_be_prepared_before_this_one_is_tracked(pipeline: Pos
     from nbf_ros.fitting.tracking import Tracker
 
     one_by_one = Tracker()
+    pipeline.forget_people()
     expected = [pipeline.track(scene.image, scene.K, one_by_one, now=t) for t in (0.0, 0.1)]
     overlapped = Tracker()
-    first = pipeline.prepare(scene.image, scene.K)
-    second = pipeline.prepare(scene.image, scene.K)
+    pipeline.forget_people()
+    first = pipeline.prepare(scene.image, scene.K, follow=True)
+    second = pipeline.prepare(scene.image, scene.K, follow=True)
     got = [pipeline.finish_track(first, overlapped, now=0.0),
            pipeline.finish_track(second, overlapped, now=0.1)]
     assert expected[0] and got[0]

@@ -1,0 +1,56 @@
+"""What BlazePose landmarks say about our body model: 2D keypoints in its joint set, and
+the torso's orientation from the metric world landmarks.
+
+Only the twelve limb joints are mapped (shoulders, elbows, wrists, hips, knees, ankles):
+BlazePose's face and foot points have no joint of the same place in the SMPL-like set, and
+its hip points sit where the thigh meets the pelvis, as the body's hip joints do (closely
+enough for a robust term with a few pixels of scale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES, PersonLandmarks
+
+__all__ = ["LIMB_JOINTS", "body_keypoints", "torso_rotation"]
+
+# Joint names shared by the body model's joint set and BlazePose's landmark names.
+LIMB_JOINTS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
+               "right_wrist", "left_hip", "right_hip", "left_knee", "right_knee",
+               "left_ankle", "right_ankle")
+TORSO = ("left_hip", "right_hip", "left_shoulder", "right_shoulder")
+
+
+def body_keypoints(lm: PersonLandmarks, joint_names: Sequence[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:  # [N, J, 2], [N, J]
+    """Landmarks as 2D keypoints (image pixels) of a body's joints, and their confidence:
+    the chance each is in the image and in view; 0 for joints BlazePose has no point for."""
+    n, num_j = len(lm), len(joint_names)
+    xy = np.zeros((n, num_j, 2))
+    conf = np.zeros((n, num_j))
+    for j, name in enumerate(joint_names):
+        if name in LIMB_JOINTS:
+            k = LANDMARK_NAMES.index(name)
+            xy[:, j] = lm.xy[:, k]
+            conf[:, j] = lm.visibility[:, k] * lm.presence[:, k]
+    return xy, conf
+
+
+def torso_rotation(lm: PersonLandmarks, rest_torso: np.ndarray) -> np.ndarray:  # [N, 3, 3]
+    """Rotations R (camera frame) best turning a body's torso joints ``rest_torso``
+    [N, 4, 3] (left hip, right hip, left shoulder, right shoulder, with the root unrotated)
+    onto the same world landmarks, in least squares about their centroids (Kabsch)."""
+    idx = [LANDMARK_NAMES.index(name) for name in TORSO]
+    target = lm.world[:, idx]  # [N, 4, 3]
+    p = rest_torso - rest_torso.mean(1, keepdims=True)
+    q = target - target.mean(1, keepdims=True)
+    h = p.transpose(0, 2, 1) @ q  # [N, 3, 3]
+    u, _, vt = np.linalg.svd(h)
+    d = np.sign(np.linalg.det(vt.transpose(0, 2, 1) @ u.transpose(0, 2, 1)))
+    fix = np.zeros((len(d), 3, 3))
+    fix[:, 0, 0] = fix[:, 1, 1] = 1.0
+    fix[:, 2, 2] = d  # a proper rotation, never a reflection
+    return vt.transpose(0, 2, 1) @ fix @ u.transpose(0, 2, 1)

@@ -1,0 +1,53 @@
+"""Building the front end a pipeline asks for: which detector, and the landmark model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nbf_ros.paths import find_model_file
+from nbf_ros.vision.frontend.front_end import Detector, FrontEnd, FrontEndConfig
+from nbf_ros.vision.frontend.landmarks import LandmarkModel
+
+__all__ = ["DETECTOR_NAMES", "LANDMARK_MODEL", "build_front_end", "nanodet_detector",
+           "resolve_detector"]
+
+LANDMARK_MODEL = "pose_landmark_full.tflite"  # MediaPipe BlazePose GHUM full (models/)
+PERSON_DETECTOR_MODEL = "person_detector_nanodet_m_416.onnx"  # NanoDet-m (models/)
+# auto: the real-trained detector when its model file is there, else the network's own head.
+DETECTOR_NAMES = ("auto", "nanodet", "network")
+
+
+def resolve_detector(name: str) -> str:
+    """The detector ``name`` stands for here ("auto" resolved)."""
+    if name not in DETECTOR_NAMES:
+        raise ValueError(f"detector must be one of {', '.join(DETECTOR_NAMES)}, got {name!r}")
+    if name != "auto":
+        return name
+    try:
+        find_model_file(PERSON_DETECTOR_MODEL)
+    except FileNotFoundError:
+        return "network"
+    return "nanodet"
+
+
+def nanodet_detector(device: str = "auto") -> Detector:
+    """The real-trained NanoDet person detector as a front-end Detector."""
+    from nbf_ros.vision.frontend.person_detector import PersonDetector
+
+    found = PersonDetector(model_path=find_model_file(PERSON_DETECTOR_MODEL), device=device)
+
+    def detect(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        people = found.detect(rgb)
+        boxes = np.array([[p.x0, p.y0, p.x1, p.y1] for p in people], dtype=np.float64)
+        return boxes.reshape(-1, 4), np.array([p.score for p in people], dtype=np.float64)
+
+    return detect
+
+
+def build_front_end(detector: str, network_detector: Detector,
+                    config: FrontEndConfig | None = None, device: str = "auto") -> FrontEnd:
+    """A front end with the named detector (``network_detector`` is the feature network's
+    own head, for "network") and BlazePose's landmark model."""
+    kind = resolve_detector(detector)
+    detect = nanodet_detector(device) if kind == "nanodet" else network_detector
+    return FrontEnd(detect, LandmarkModel(find_model_file(LANDMARK_MODEL)), config)

@@ -1,0 +1,69 @@
+"""The front end: people found by a detector, read by the landmark model, followed by their
+own landmarks, and dropped as soon as the landmarks stop seeing them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nbf_ros.vision.frontend.build import nanodet_detector
+from nbf_ros.vision.frontend.front_end import FrontEnd, FrontEndConfig
+from nbf_ros.vision.frontend.landmarks import frame_tensor
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+PERSON_BOX = np.array([[14.5, 21.0, 87.0, 219.0]])  # by eye, tests/data/basketball1_person.png
+
+
+class CountingDetector:
+    """A detector that reports the labelled box and counts the frames it ran on."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        self.calls += 1
+        return PERSON_BOX.copy(), np.ones(1)
+
+
+def test_the_real_detector_and_landmarks_find_the_person_in_a_photograph(landmark_model, person):
+    front = FrontEnd(nanodet_detector("cpu"), landmark_model)
+    people = front.find(person, frame_tensor(person), follow=False)
+    assert len(people.scores) == 1 and people.scores[0] > 0.9
+    x0, y0, x1, y1 = people.boxes[0]
+    bx0, by0, bx1, by1 = PERSON_BOX[0]
+    inter = max(0, min(x1, bx1) - max(x0, bx0)) * max(0, min(y1, by1) - max(y0, by0))
+    union = (x1 - x0) * (y1 - y0) + (bx1 - bx0) * (by1 - by0) - inter
+    assert inter / union > 0.6
+
+
+def test_a_followed_person_needs_the_detector_only_every_detect_every_frames(
+        landmark_model, person):
+    detector = CountingDetector()
+    front = FrontEnd(detector, landmark_model, FrontEndConfig(detect_every=3))
+    image = frame_tensor(person)
+    counts = [len(front.find(person, image).scores) for _ in range(6)]
+    assert counts == [1] * 6  # the detection of a followed person is not a second person
+    assert detector.calls == 2  # frames 1 and 4
+
+
+def test_a_person_who_leaves_is_dropped_in_the_first_frame_without_them(landmark_model, person):
+    front = FrontEnd(CountingDetector(), landmark_model, FrontEndConfig(detect_every=100))
+    assert len(front.find(person, frame_tensor(person)).scores) == 1
+    empty = np.full_like(person, 128)
+    # The followed ROI now holds no person and the detector does not run: nobody is left.
+    assert len(front.find(empty, frame_tensor(empty)).scores) == 0
+
+
+def test_given_boxes_are_read_one_each_whatever_they_score(landmark_model, person):
+    front = FrontEnd(CountingDetector(), landmark_model)
+    boxes = np.concatenate((PERSON_BOX, [[100.0, 0.0, 140.0, 40.0]]))
+    people = front.find(person, frame_tensor(person), boxes=boxes)
+    np.testing.assert_allclose(people.boxes, boxes)
+    assert people.scores[0] > 0.9 and people.scores[1] < 0.5
+
+
+def test_a_bad_detect_every_is_refused():
+    with pytest.raises(ValueError, match="detect_every"):
+        FrontEndConfig(detect_every=0)
