@@ -37,6 +37,22 @@ run_logged() {
   fi
 }
 
+# `pip check`, except for a requirement that a ROS wheel meets under another distribution
+# name: the launch tools (step 5) ask for ament-index-python, which ros-ament-index-python
+# provides. Such a line passes when its module imports.
+pip_check() {
+  local out line module bad=()
+  out="$("$VPY" -m pip check 2>&1)" && return 0
+  while IFS= read -r line; do
+    if [[ $line =~ requires\ ([A-Za-z0-9_.-]+),\ which\ is\ not\ installed ]]; then
+      module=${BASH_REMATCH[1]//-/_}
+      "$VPY" -c "import $module" 2>/dev/null && continue
+    fi
+    bad+=("$line")
+  done <<<"$out"
+  ((${#bad[@]} == 0)) || { printf '%s\n' "${bad[@]}"; return 1; }
+}
+
 # Only one setup at a time per checkout (a second waits instead of corrupting the venv).
 exec 9>"$ROOT/.nbf-setup.lock"
 flock 9
@@ -76,7 +92,7 @@ else
   # Deps are all pinned above; the local setuptools builds the editable wheel offline.
   run_logged "$pip_log" "$VPY" -m pip install --no-input --no-deps --no-build-isolation \
     -e "$ROOT"
-  run_logged "$pip_log" "$VPY" -m pip check
+  run_logged "$pip_log" pip_check
   printf '%s\n' "$pip_hash" >"$PIP_STAMP"
   log "python packages: installed ($(since "$t"))"
 fi
@@ -150,6 +166,34 @@ if [[ -f $ROOT/nbf_ros/body/anny_cache.py ]]; then
   (source "$ROOT/scripts/env.sh" && cd "$ROOT" && "$VPY" -m nbf_ros.body.anny_cache) ||
     die "python -m nbf_ros.body.anny_cache failed"
   log "anny cache: ready ($(since "$t"))"
+fi
+
+# --- 5. ROS 2 launch tools (for the launch tests) ---------------------------------------
+# launch, launch_ros and ros2cli have no PyPI wheels. Where ros2-launch-tools lies beside the
+# checkout (../shared in CI; NBF_LAUNCH_TOOLS names another folder), its install.sh puts them
+# into .venv and builds composition_interfaces into .ros_launch_tools/, and the launch tests
+# (tests/ros/test_launch_live.py) run `ros2 launch` for real; without it they skip.
+LAUNCH_TOOLS="${NBF_LAUNCH_TOOLS:-$ROOT/../shared/ros2-launch-tools}"
+LAUNCH_PREFIX="$ROOT/.ros_launch_tools"
+LAUNCH_STAMP="$LAUNCH_PREFIX/.nbf-tools.sha256"
+if [[ -x $LAUNCH_TOOLS/install.sh ]]; then
+  t=$EPOCHREALTIME
+  tools_hash="$(hash_inputs "$LAUNCH_TOOLS/install.sh" "$LAUNCH_TOOLS"/wheels/*.whl \
+    -- "$pip_hash" "$ROOT")"
+  if [[ -f $LAUNCH_STAMP && $(<"$LAUNCH_STAMP") == "$tools_hash" ]] &&
+     (cd / && "$VPY" -c 'import importlib.util as u
+assert all(u.find_spec(m) for m in ("launch", "launch_ros", "ros2cli"))' 2>/dev/null); then
+    log "ros2 launch tools: up to date (.ros_launch_tools)"
+  else
+    log "ros2 launch tools: installing from $LAUNCH_TOOLS (about 30 s) ..."
+    rm -f "$LAUNCH_STAMP"
+    mkdir -p "$LAUNCH_PREFIX"
+    tools_log="$LAUNCH_PREFIX/nbf-install.log"
+    : >"$tools_log"
+    run_logged "$tools_log" "$LAUNCH_TOOLS/install.sh" "$VENV" "$LAUNCH_PREFIX"
+    printf '%s\n' "$tools_hash" >"$LAUNCH_STAMP"
+    log "ros2 launch tools: installed ($(since "$t"))"
+  fi
 fi
 
 log "done in $(since "$START"); use it with: source scripts/env.sh"

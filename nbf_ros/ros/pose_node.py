@@ -32,8 +32,10 @@ serving.
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
+import signal
 import threading
 import time
 import traceback
@@ -45,7 +47,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.qos import (
@@ -100,6 +102,24 @@ class _Frame:
     received: float  # time.monotonic() at arrival
     rgb: np.ndarray
     prepared: Any  # nbf_ros.pipeline.PreparedFrame
+
+
+def _logs_failure(callback: Callable[[PoseNode, LifecycleState], TransitionCallbackReturn]
+                  ) -> Callable[[PoseNode, LifecycleState], TransitionCallbackReturn]:
+    """A transition callback whose exception is logged with its reason, the transition then
+    ending in error processing (rclpy turns the exception into ERROR without a word: the user
+    saw only "Unable to start transition" on the next request)."""
+    label = callback.__name__.removeprefix("on_")
+
+    @functools.wraps(callback)
+    def run(node: PoseNode, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return callback(node, state)
+        except Exception as exc:  # noqa: BLE001 - reported here; on_error then cleans up
+            node.get_logger().error(f"{label} failed: {type(exc).__name__}: {exc}")
+            return TransitionCallbackReturn.ERROR
+
+    return run
 
 
 class PoseNode(LifecycleNode):
@@ -174,6 +194,7 @@ class PoseNode(LifecycleNode):
 
     # Lifecycle ----------------------------------------------------------------------------
 
+    @_logs_failure
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load the model and create the publishers."""
         s = self._settings
@@ -210,6 +231,7 @@ class PoseNode(LifecycleNode):
                                f"engine {self._pipeline.engine_description}")
         return super().on_configure(state)
 
+    @_logs_failure
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the camera and start the worker."""
         s = self._settings
@@ -254,21 +276,35 @@ class PoseNode(LifecycleNode):
         self.get_logger().info(f"active: listening on {image_sub.topic_name} ({layout})")
         return super().on_activate(state)
 
+    @_logs_failure
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker (after its current frame)."""
         self._halt()
+        self.get_logger().info("inactive: unsubscribed, worker stopped (model kept)")
         return super().on_deactivate(state)
 
+    @_logs_failure
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Free the model (and its GPU memory) and the publishers."""
         self._release()
+        self.get_logger().info("unconfigured: model and publishers freed")
         return super().on_cleanup(state)
 
+    @_logs_failure
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop everything from any state."""
         self._halt()
         self._release()
+        self.get_logger().info(f"finalized: shut down from {state.label}")
         return super().on_shutdown(state)
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """After a failed transition (its reason is logged): stop and free everything, so
+        the node is unconfigured and may be configured again."""
+        self._halt()
+        self._release()
+        self.get_logger().info("unconfigured again after the failed transition")
+        return super().on_error(state)
 
     def _halt(self) -> None:
         self._active = False
@@ -350,6 +386,8 @@ class PoseNode(LifecycleNode):
             except FrameRejected as exc:
                 self._warn(exc.reason, str(exc), kind=exc.kind)
             except Exception as exc:  # noqa: BLE001 - the node outlives any one frame
+                if self._stop.is_set() or not self.context.ok():
+                    return  # stopping: the frame's publishers may be gone, nothing failed
                 self._health.errors += 1
                 self._health.reject("pipeline error", f"{type(exc).__name__}: {exc}")
                 self.get_logger().error(
@@ -514,11 +552,22 @@ def replace_depth(qos: QoSProfile, depth: int) -> QoSProfile:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Run the node until Ctrl-C or shutdown; 0 on a normal stop."""
+    """Run the node until Ctrl-C, SIGTERM or shutdown; 0 on a normal stop."""
     from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
+    from rclpy.signals import SignalHandlerOptions
 
+    # rclpy's own signal handler invalidates the context the moment Ctrl-C arrives, while
+    # the worker may be publishing a frame: an ERROR with a traceback, at times an abort. Ours
+    # only asks the loop below to end; the worker is stopped before the context goes.
+    stopping: list[str] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        stopping.append(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, stop)
     try:
-        with rclpy.init(args=args):
+        with rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO):
             try:
                 node = PoseNode()
             except (InvalidParameterValueException, InvalidParameterTypeException,
@@ -526,16 +575,31 @@ def main(args: list[str] | None = None) -> int:
                 # A bad value in the parameters file: one clear line, not a traceback.
                 print(f"nbf_pose: bad parameter: {exc}", flush=True)
                 return 2
-            if node.get_parameter("autostart").value:
+            if node.get_parameter("autostart").value and not stopping:
                 node.trigger_configure()
-                if node._pipeline is not None:  # configure succeeded
+                if node._pipeline is not None and not stopping:  # configure succeeded
                     node.trigger_activate()
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
             try:
-                rclpy.spin(node)
+                # A short timeout: a signal is noticed within it (a wait without one only
+                # ends on the next message or timer).
+                while not stopping and executor.context.ok():
+                    executor.spin_once(timeout_sec=0.1)
             finally:
+                if stopping:
+                    node.get_logger().info(f"stopping ({stopping[0]})")
                 node._halt()
+                executor.shutdown()
+                node.destroy_node()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    # A terminal's Ctrl-C reaches the node twice under launch or `ros2 run` (from the
+    # terminal and forwarded); one arriving while Python exits, after its handlers are gone,
+    # would kill the process by SIGINT instead of letting it end with 0. Python leaves
+    # ignored signals ignored when it exits.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
     return 0
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -71,3 +73,26 @@ def scene():  # noqa: ANN201 - a synth Scene
     cfg = SceneConfig(height=HEIGHT, width=WIDTH, extra_people=0, occluder_probability=0.0,
                       subject_height=(0.7, 0.8), focal=(1.0, 1.2))
     return render_scene(BodyMesh.default(), 5, cfg)
+
+
+@pytest.fixture(scope="session")
+def installed_prefix(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every install component of .ros_build (what colcon installs), in a fresh prefix."""
+    build = repo_root / ".ros_build"
+    if not (build / "cmake_install.cmake").is_file():
+        message = f"{build} is missing: run scripts/setup_env.sh (./nbf test does)"
+        if os.environ.get("NBF_REQUIRE_ROS") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    prefix = tmp_path_factory.mktemp("prefix")
+    command = ["cmake", "--install", str(build), "--prefix", str(prefix)]
+    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    return prefix
+
+
+@pytest.fixture
+def launch_env(repo_root: Path, installed_prefix: Path, tmp_path: Path) -> dict[str, str]:
+    """node_harness.launch_environment for one test."""
+    from node_harness import launch_environment
+
+    return launch_environment(repo_root, installed_prefix, tmp_path)

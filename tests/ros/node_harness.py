@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -80,36 +83,78 @@ def ros_environment(log_dir: Path) -> dict[str, str]:
     return replay_environment(log_dir, domain_id())
 
 
+def launch_environment(repo_root: Path, prefix: Path, log_dir: Path) -> dict[str, str]:
+    """ros_environment() in which `ros2 launch nbf_ros ...` and `ros2 run nbf_ros ...` use
+    the package installed in ``prefix`` (the source tree off the path); a skip saying why
+    where the ROS 2 launch tools are not installed (scripts/setup_env.sh installs them from
+    ../shared/ros2-launch-tools when that folder exists)."""
+    tools = repo_root / ".ros_launch_tools"
+    venv = repo_root / ".venv"
+    if (shutil.which("ros2", path=str(venv / "bin")) is None
+            or not (tools / "share" / "composition_interfaces").is_dir()):
+        pytest.skip("the ROS 2 launch tools are not installed (no ../shared/ros2-launch-tools "
+                    "beside the checkout when scripts/setup_env.sh ran), so ros2 launch "
+                    "cannot run here")
+    env = ros_environment(log_dir)
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    tools_site = next(tools.glob("lib/python3*/site-packages"))
+    env.update(AMENT_PREFIX_PATH=f"{prefix}:{tools}:{venv}", PYTHONPATH=f"{site}:{tools_site}",
+               # After the prefix: the ROS wheels' own library folders, which the venv's
+               # bootstrap added to this process's path before it ran.
+               LD_LIBRARY_PATH=f"{prefix / 'lib'}:{tools / 'lib'}:{env.get('LD_LIBRARY_PATH', '')}",
+               PATH=f"{venv / 'bin'}:{env.get('PATH', '')}")
+    return env
+
+
 def domain_id() -> int:
     """The ROS domain of this test run (see ros_environment)."""
     return 1 + os.getpid() % 101
 
 
-class NodeProcess:
-    """The pose node (python -m nbf_ros.ros.pose_node) in its own process, logging to a file."""
+class LoggedProcess:
+    """A command in a process of its own, its output in a log file; with ``new_session`` in a
+    process group of its own, as a shell runs a foreground command."""
 
-    def __init__(self, params: dict, workdir: Path, env: dict[str, str],
-                 namespace: str) -> None:
-        self.params_file = write_params(workdir / f"{namespace}_params.yaml", params)
-        self.log = workdir / f"{namespace}.log"
-        command = [sys.executable, "-m", "nbf_ros.ros.pose_node", "--ros-args",
-                   "--params-file", str(self.params_file), "-r", f"__ns:=/{namespace}"]
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log,
-                                            stderr=subprocess.STDOUT)
+    def __init__(self, command: list[str], env: dict[str, str], log: Path,
+                 new_session: bool = False) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=out,
+                                            stderr=subprocess.STDOUT,
+                                            start_new_session=new_session)
 
     def log_text(self) -> str:
-        """Everything the node printed so far."""
+        """Everything the process printed so far."""
         return self.log.read_text(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL (its whole group when it has one) unless it has ended."""
+        if self.process.poll() is None:
+            if os.getpgid(self.process.pid) == self.process.pid:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            else:
+                self.process.kill()
+            self.process.wait()
 
     def wait_for_log(self, text: str, timeout: float) -> None:
         """Block until the log contains ``text``; fail with the log on timeout or exit."""
         deadline = time.monotonic() + timeout
         while text not in self.log_text():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"node never logged {text!r} (exit {self.process.poll()}):\n"
+                pytest.fail(f"never logged {text!r} (exit {self.process.poll()}):\n"
                             f"{self.log_text()}")
             time.sleep(0.1)
+
+
+class NodeProcess(LoggedProcess):
+    """The pose node (python -m nbf_ros.ros.pose_node) in its own process, logging to a file."""
+
+    def __init__(self, params: dict, workdir: Path, env: dict[str, str],
+                 namespace: str) -> None:
+        self.params_file = write_params(workdir / f"{namespace}_params.yaml", params)
+        command = [sys.executable, "-m", "nbf_ros.ros.pose_node", "--ros-args",
+                   "--params-file", str(self.params_file), "-r", f"__ns:=/{namespace}"]
+        super().__init__(command, env, workdir / f"{namespace}.log")
 
     def rss_mb(self) -> float:
         """Resident memory of the node process, MiB (Linux /proc)."""
@@ -125,6 +170,45 @@ class NodeProcess:
     def stop(self) -> int:
         """SIGINT, as Ctrl-C would; its exit status."""
         return stop_process(self.process)
+
+
+# What a clean stop never prints: the ERROR of a frame published into a dead context, its
+# traceback, a C++ abort.
+NEVER = ("ERROR", "Traceback", "terminate called", "KeyboardInterrupt")
+
+
+def printed_never(output: str) -> list[str]:
+    """The lines of ``output`` a clean run must not print (NEVER)."""
+    return [line for line in output.splitlines() if any(word in line for word in NEVER)]
+
+
+def flood_until_answered(probe: RosProbe, scene, answered: int = 3,  # noqa: ANN001
+                         timeout: float = 60.0) -> Flood:
+    """A 30 Hz Flood, returned once the node answered ``answered`` frames (its worker is
+    then busy with the next)."""
+    flood = Flood(probe, scene, rate=30.0)
+    deadline = time.monotonic() + timeout
+    while len(probe.poses) < answered:
+        if time.monotonic() > deadline:
+            flood.close()
+            pytest.fail(f"the node answered {len(probe.poses)} frames of a flood in {timeout} s")
+        time.sleep(0.1)
+    return flood
+
+
+
+def stop_under_flood(probe: RosProbe, scene, stop: Callable[[], int]) -> int:  # noqa: ANN001
+    """The exit status ``stop()`` gives while a flood keeps the node busy (Ctrl-C with frames
+    arriving); the probe is closed afterwards."""
+    flood = None
+    try:
+        probe.wait_connected()
+        flood = flood_until_answered(probe, scene)
+        return stop()
+    finally:
+        if flood is not None:
+            flood.close()
+        probe.close()
 
 
 class Flood:
@@ -157,7 +241,8 @@ class RosProbe:
     It runs on its own context and executor thread, so tests can publish and then wait.
     """
 
-    def __init__(self, rclpy: ModuleType, namespace: str, reliable_images: bool = False) -> None:
+    def __init__(self, rclpy: ModuleType, namespace: str, reliable_images: bool = False,
+                 image_topic: str = "image", camera_info_topic: str = "camera_info") -> None:
         from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
@@ -175,10 +260,11 @@ class RosProbe:
         reliable = QoSProfile(depth=100, reliability=ReliabilityPolicy.RELIABLE)
         image_qos = (QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
                      if reliable_images else qos_profile_sensor_data)
-        self.image_pub = self.node.create_publisher(Image, "image", image_qos)
-        self.compressed_pub = self.node.create_publisher(CompressedImage, "image/compressed",
+        self.image_pub = self.node.create_publisher(Image, image_topic, image_qos)
+        self.compressed_pub = self.node.create_publisher(CompressedImage,
+                                                         f"{image_topic}/compressed",
                                                          qos_profile_sensor_data)
-        self.info_pub = self.node.create_publisher(CameraInfo, "camera_info", image_qos)
+        self.info_pub = self.node.create_publisher(CameraInfo, camera_info_topic, image_qos)
         self.poses: list = []
         self.markers: list = []
         self.diagnostics: list = []
@@ -261,3 +347,40 @@ class RosProbe:
         self.executor.shutdown()
         self.node.destroy_node()
         self.context.try_shutdown()
+
+
+def call(probe: RosProbe, srv_type, name: str, request, timeout: float = 30.0):  # noqa: ANN001, ANN201
+    """Call a service of the pose node from the probe; its response."""
+    client = probe.node.create_client(srv_type, name)
+    assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
+    future = client.call_async(request)
+    deadline = time.monotonic() + timeout
+    while not future.done():
+        assert time.monotonic() < deadline, f"{name} did not answer"
+        time.sleep(0.05)
+    probe.node.destroy_client(client)
+    return future.result()
+
+
+def transition(probe: RosProbe, label: str) -> bool:
+    """Whether the pose node took the transition ``label`` (as `ros2 lifecycle set`)."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState
+
+    ids = {"configure": Transition.TRANSITION_CONFIGURE,
+           "activate": Transition.TRANSITION_ACTIVATE,
+           "deactivate": Transition.TRANSITION_DEACTIVATE,
+           "cleanup": Transition.TRANSITION_CLEANUP,
+           "shutdown": Transition.TRANSITION_INACTIVE_SHUTDOWN}
+    request = ChangeState.Request()
+    request.transition.id = ids[label]
+    return call(probe, ChangeState, f"/{probe.namespace}/nbf_pose/change_state",
+                request).success
+
+
+def lifecycle_state(probe: RosProbe) -> str:
+    """The pose node's lifecycle state label (as `ros2 lifecycle get`)."""
+    from lifecycle_msgs.srv import GetState
+
+    return call(probe, GetState, f"/{probe.namespace}/nbf_pose/get_state",
+                GetState.Request()).current_state.label

@@ -32,18 +32,9 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def prefix(repo_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def prefix(installed_prefix: Path) -> Path:
     """Every install component of .ros_build, installed into a fresh prefix."""
-    build = repo_root / ".ros_build"
-    if not (build / "cmake_install.cmake").is_file():
-        message = f"{build} is missing: run scripts/setup_env.sh (./nbf test does)"
-        if os.environ.get("NBF_REQUIRE_ROS") == "1":
-            pytest.fail(message)
-        pytest.skip(message)
-    prefix = tmp_path_factory.mktemp("prefix")
-    command = ["cmake", "--install", str(build), "--prefix", str(prefix)]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
-    return prefix
+    return installed_prefix
 
 
 def test_installed_package_imports_alone(prefix: Path, repo_root: Path) -> None:
@@ -78,3 +69,16 @@ def test_share_holds_package_xml_and_message_definitions(prefix: Path, repo_root
     installed = sorted(path.name for path in (share / "msg").glob("*.msg"))
     assert installed == sorted(path.name for path in (repo_root / "msg").glob("*.msg"))
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "nbf_ros").is_file()
+
+
+def test_installed_node_script_runs_the_python_of_the_build(prefix: Path, repo_root: Path) -> None:
+    # `#!/usr/bin/env python3` would run whichever python3 is first on PATH, without the
+    # packages the workspace was built for.
+    cache = (repo_root / ".ros_build" / "CMakeCache.txt").read_text()
+    python = next(line.split("=", 1)[1] for line in cache.splitlines()
+                  if line.startswith("Python3_EXECUTABLE:"))
+    script = prefix / "lib" / "nbf_ros" / "pose_node"
+    assert script.read_text().splitlines()[0] == f"#!{python}"
+    assert os.access(script, os.X_OK)
+    assert (repo_root / "bin" / "pose_node").read_text().splitlines()[1:] == \
+        script.read_text().splitlines()[1:]

@@ -19,8 +19,9 @@ import yaml
 
 LAUNCH_FILE = Path("launch") / "pose.launch.py"
 RVIZ_FILE = Path("config") / "pose.rviz"
-LAUNCH_ARGUMENTS = {"namespace", "params_file", "image", "camera_info", "use_sim_time", "rviz",
-                    "log_level"}
+LAUNCH_ARGUMENTS = {"namespace", "params_file", "image", "camera_info", "image_transport",
+                    "use_depth", "depth", "depth_camera_info", "detector", "use_sim_time",
+                    "rviz", "log_level"}
 
 
 def call_name(node: ast.Call) -> str:
@@ -112,12 +113,43 @@ def test_launch_argument_defaults_are_the_documented_ones(launch_tree: ast.Modul
     assert defaults == {
         "namespace": "",
         "params_file": None,  # a substitution: <share>/config/pose.yaml, checked below
-        "image": "/camera/image_raw",
-        "camera_info": "/camera/camera_info",
+        # Relative, as image_pipeline's launch files: namespace:=left moves inputs too.
+        "image": "camera/image_raw",
+        "camera_info": "camera/camera_info",
+        "image_transport": "raw",
+        "use_depth": "false",
+        "depth": "camera/aligned_depth_to_color/image_raw",
+        "depth_camera_info": "camera/aligned_depth_to_color/camera_info",
+        "detector": "auto",
         "use_sim_time": "false",
         "rviz": "false",
         "log_level": "info",
     }
+
+
+def test_closed_arguments_list_their_choices(launch_tree: ast.Module) -> None:
+    # A value outside them (log_level:=verbose) is refused by launch at once, instead of
+    # killing the node while the launch keeps running.
+    module = {node.targets[0].id: constant(node.value) for node in launch_tree.body
+              if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name)}
+    choices = {}
+    for call in calls(launch_tree, "DeclareLaunchArgument"):
+        expr = keyword(call, "choices")
+        if expr is not None:
+            choices[constant(call.args[0])] = (module[expr.id] if isinstance(expr, ast.Name)
+                                               else constant(expr))
+    expected = {"image_transport": ["raw", "compressed"], "use_sim_time": ["true", "false"],
+                "rviz": ["true", "false"], "log_level": ["debug", "info", "warn", "error", "fatal"]}
+    assert {name: choices.get(name) for name in expected} == expected
+
+
+def test_image_transport_argument_reaches_the_node_parameter(pose_node: ast.Call) -> None:
+    from nbf_ros.node_settings import PARAMS
+
+    (spec,) = [spec for spec in PARAMS if spec.name == "image_transport"]
+    assert spec.choices == ("raw", "compressed")
+    assert ("'image_transport': LaunchConfiguration('image_transport')"
+            in ast.unparse(keyword(pose_node, "parameters")))
 
 
 def test_config_files_named_by_the_launch_file_exist(launch_tree: ast.Module,
@@ -146,13 +178,14 @@ def test_node_topics_are_remapped_onto_the_camera_arguments(pose_node: ast.Call)
     remappings = keyword(pose_node, "remappings")
     assert isinstance(remappings, ast.List)
     sources = [constant(pair.elts[0]) for pair in remappings.elts if isinstance(pair, ast.Tuple)]
-    assert sorted(sources) == ["camera_info", "image", "image/compressed"]
+    assert sorted(sources) == ["camera_info", "depth", "depth/camera_info", "image",
+                               "image/compressed"]
 
 
 def test_use_sim_time_is_passed_as_a_bool(launch_tree: ast.Module) -> None:
     # A LaunchConfiguration is a string; the node's bool parameter would refuse "false".
-    (value,) = calls(launch_tree, "ParameterValue")
-    assert ast.unparse(value.args[0]) == "LaunchConfiguration('use_sim_time')"
+    (value,) = [call for call in calls(launch_tree, "ParameterValue")
+                if ast.unparse(call.args[0]) == "LaunchConfiguration('use_sim_time')"]
     assert ast.unparse(keyword(value, "value_type")) == "bool"
 
 
@@ -160,8 +193,10 @@ def test_launch_requests_configure_then_activate(launch_tree: ast.Module) -> Non
     assert transition_ids(launch_tree) == ["TRANSITION_CONFIGURE", "TRANSITION_ACTIVATE"]
 
 
-def test_activate_waits_for_the_node_to_reach_inactive(launch_tree: ast.Module) -> None:
+def test_activate_waits_for_configure_to_reach_inactive(launch_tree: ast.Module) -> None:
+    # Only configuring -> inactive: a user's deactivate (active -> inactive) must stay.
     (handler,) = calls(launch_tree, "OnStateTransition")
+    assert constant(keyword(handler, "start_state")) == "configuring"
     assert constant(keyword(handler, "goal_state")) == "inactive"
     assert transition_ids(handler) == ["TRANSITION_ACTIVATE"]
 
@@ -178,8 +213,9 @@ def test_launch_leaves_autostart_off(launch_tree: ast.Module, repo_root: Path) -
 
 
 def test_rviz_starts_only_when_asked(launch_tree: ast.Module) -> None:
-    (rviz,) = [call for call in calls(launch_tree, "Node")
-               if constant(keyword(call, "package")) == "rviz2"]
+    # Through rviz_if_installed, which says in one line when rviz2 is missing.
+    (rviz,) = calls(launch_tree, "OpaqueFunction")
+    assert ast.unparse(keyword(rviz, "function")) == "rviz_if_installed"
     assert ast.unparse(keyword(rviz, "condition")) == "IfCondition(LaunchConfiguration('rviz'))"
 
 

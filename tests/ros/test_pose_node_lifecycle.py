@@ -8,34 +8,15 @@ import time
 from pathlib import Path
 
 import pytest
-from node_harness import FAST, NodeProcess, RosProbe, ros_environment, send_good_frame
-
-
-def call(probe: RosProbe, srv_type, name: str, request, timeout: float = 30.0):  # noqa: ANN001, ANN201
-    """Call a service of the pose node from the probe; its response."""
-    client = probe.node.create_client(srv_type, name)
-    assert client.wait_for_service(timeout_sec=timeout), f"no service {name}"
-    future = client.call_async(request)
-    deadline = time.monotonic() + timeout
-    while not future.done():
-        assert time.monotonic() < deadline, f"{name} did not answer"
-        time.sleep(0.05)
-    probe.node.destroy_client(client)
-    return future.result()
-
-
-def transition(probe: RosProbe, label: str) -> bool:
-    from lifecycle_msgs.msg import Transition
-    from lifecycle_msgs.srv import ChangeState
-
-    ids = {"configure": Transition.TRANSITION_CONFIGURE,
-           "activate": Transition.TRANSITION_ACTIVATE,
-           "deactivate": Transition.TRANSITION_DEACTIVATE,
-           "cleanup": Transition.TRANSITION_CLEANUP}
-    request = ChangeState.Request()
-    request.transition.id = ids[label]
-    return call(probe, ChangeState, f"/{probe.namespace}/nbf_pose/change_state",
-                request).success
+from node_harness import (
+    FAST,
+    NodeProcess,
+    RosProbe,
+    call,
+    ros_environment,
+    send_good_frame,
+    transition,
+)
 
 
 def set_param(probe: RosProbe, name: str, value):  # noqa: ANN001, ANN201
@@ -65,13 +46,17 @@ def test_deactivate_stops_serving_and_activate_resumes(node_and_probe, scene) ->
     probe, node = node_and_probe
     probe.wait_for_poses(send_good_frame(probe, scene))
     assert transition(probe, "deactivate")
+    node.wait_for_log("inactive: unsubscribed", timeout=5)
     ignored = send_good_frame(probe, scene)
     time.sleep(2.0)
     assert not probe.poses_with_stamp(ignored)
     assert transition(probe, "cleanup")  # model freed
+    node.wait_for_log("unconfigured: model and publishers freed", timeout=5)
     assert transition(probe, "configure") and transition(probe, "activate")
     probe.wait_connected()
     probe.wait_for_poses(send_good_frame(probe, scene))
+    assert transition(probe, "deactivate") and transition(probe, "shutdown")
+    node.wait_for_log("finalized: shut down from inactive", timeout=5)
     assert node.process.poll() is None
 
 
