@@ -2,6 +2,7 @@
 without rosbag2), restamping each frame with the time it is sent.
 
     python -m nbf_ros.ros.bag_player BAG [--rate 1.0] [--wait-subscribers 1] [--log sent.jsonl]
+        [--ros-args -r image:=/cam/image_raw -r camera_info:=/cam/camera_info ...]
 
 Images go to ``image`` (or ``image/compressed`` for a CompressedImage topic), camera infos
 to ``camera_info`` and, with --depth-topic, registered depth to ``depth`` (restamped with its
@@ -27,6 +28,7 @@ from rclpy.qos import qos_profile_sensor_data
 from rclpy.serialization import deserialize_message
 from rclpy.signals import SignalHandlerOptions
 from rclpy.time import Time
+from rclpy.utilities import remove_ros_args
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from nbf_ros.io.bag_reader import list_topics, read_raw
@@ -37,7 +39,7 @@ _TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CompressedImage": Com
           "sensor_msgs/msg/CameraInfo": CameraInfo}
 
 
-def _arguments(argv: list[str] | None) -> argparse.Namespace:
+def _arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bag_player", description=__doc__.split("\n")[0])
     parser.add_argument("bag", type=Path)
     parser.add_argument("--image-topic", default="/camera/image_raw",
@@ -57,11 +59,13 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--log", type=Path, help="JSON lines: bag stamp -> sent stamp")
     parser.add_argument("--loop", type=int, default=1, metavar="N",
                         help="play the bag N times back to back, one frame period apart")
-    return parser.parse_args(argv)
+    # ROS arguments (--ros-args -r image:=..., a namespace, a log level) are rclpy's.
+    return parser.parse_args(remove_ros_args(["bag_player", *argv])[1:])
 
 
 def main(argv: list[str] | None = None) -> int:
     """Play the bag once; 0 when every frame was sent, 2 on a usage error, 3 on timeout."""
+    argv = sys.argv[1:] if argv is None else argv
     args = _arguments(argv)
     if not args.rate > 0 or args.loop < 1:
         print("bag_player: --rate must be positive and --loop at least 1", file=sys.stderr)
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with rclpy.init(signal_handler_options=SignalHandlerOptions.NO):
+    with rclpy.init(args=["bag_player", *argv], signal_handler_options=SignalHandlerOptions.NO):
         node = Node("nbf_bag_player")
         image_type = CompressedImage if compressed else Image
         image_pub = node.create_publisher(image_type, "image/compressed" if compressed
