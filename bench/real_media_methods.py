@@ -25,6 +25,7 @@ METHODS: dict[str, tuple[dict, dict]] = {
     "full": ({}, {}),
     "keypoints only (no NBV features)": ({}, {"feature_weight": 0.0}),
     "no landmark keypoint term": ({"landmark_weight": 0.0}, {}),
+    "no person-mask prior": ({}, {"person_prior": False}),
     "start from regression": ({}, {}),
     "front-end landmarks (no fit)": ({}, {}),
     "old front end (network detector, no landmarks)": (
@@ -59,6 +60,12 @@ def estimate_person(human: HumanEstimate) -> Person:
     return Person(np.asarray(human.roi, dtype=np.float64), joints,
                   facing_from_3d(human.joints, names, ray), score=human.confidence,
                   track_id=human.track_id)
+
+
+def clipped(boxes: np.ndarray, rgb: np.ndarray) -> np.ndarray:  # [N, 4]
+    """Boxes [N, 4] clipped to the image, as the pipeline clips its people's boxes."""
+    h, w = rgb.shape[:2]
+    return np.clip(boxes, 0, [w, h, w, h])
 
 
 def landmark_people(lm: PersonLandmarks, boxes: np.ndarray, scores: np.ndarray,
@@ -101,7 +108,7 @@ def landmarks_method(pipe: PosePipeline) -> Method:
 
     def image(rgb: np.ndarray) -> list[Person]:
         people = front.find(rgb, frame_tensor(rgb), follow=False)
-        return landmark_people(people.landmarks, people.boxes, people.scores)
+        return landmark_people(people.landmarks, clipped(people.boxes, rgb), people.scores)
 
     def video(frames: list[np.ndarray]) -> list[list[Person]]:
         front.reset()
@@ -111,7 +118,8 @@ def landmarks_method(pipe: PosePipeline) -> Method:
             people = front.find(rgb, frame_tensor(rgb), follow=True)
             matched = tracker.match(people.boxes, i / FPS)
             ids = tracker.update(matched, people.boxes, [None] * len(matched), i / FPS)
-            out.append(landmark_people(people.landmarks, people.boxes, people.scores, ids))
+            out.append(landmark_people(people.landmarks, clipped(people.boxes, rgb),
+                                       people.scores, ids))
         return out
 
     return Method(image, video)
@@ -132,14 +140,12 @@ def mediapipe_method() -> Method:
         h, w = rgb.shape[:2]
         marks = result.pose_landmarks.landmark
         xy = np.array([[m.x * w, m.y * h] for m in marks[:33]])
-        vis = np.array([m.presence if m.HasField("presence") else m.visibility
-                        for m in marks[:33]])
         world = np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark[:33]])
-        keep = vis >= 0.5
-        pts = xy[keep] if keep.sum() >= 2 else xy
-        lo, hi = pts.min(0), pts.max(0)
+        # The box our front end draws around landmarks (PersonLandmarks.boxes), clipped.
+        lo, hi = xy.min(0), xy.max(0)
         pad = 0.08 * (hi - lo).max()
-        box = np.array([lo[0] - pad, lo[1] - 2 * pad, hi[0] + pad, hi[1] + pad])
+        box = clipped(np.array([[lo[0] - pad, lo[1] - 2 * pad, hi[0] + pad, hi[1] + pad]]),
+                      rgb)[0]
         idx = [LANDMARK_NAMES.index(name) for name in LABEL_JOINTS]
         joints = np.concatenate((xy[idx], np.full((len(idx), 1), 2.0)), 1)
         return [Person(box, joints, facing_from_3d(world, LANDMARK_NAMES), track_id=track)]

@@ -211,11 +211,9 @@ def build_pipeline(settings: dict[str, Any]) -> tuple[PosePipeline, Tracker]:
 
 
 def default_hypotheses(pipeline: PosePipeline) -> int:
-    """Turned starts of a cold fit when fit_hypotheses is 0: the model file's on a GPU, one
-    on a CPU."""
-    # On a GPU the starts share each step's launches (about the cost of one); on the 2-core
-    # CPU eight starts made a new person's frame 18 s instead of 2.2 s.
-    return pipeline.cold_hypotheses if pipeline.device.type == "cuda" else 1
+    """Turned starts of a cold fit when fit_hypotheses is 0: the pipeline's own default (the
+    model file's on a GPU, one on a CPU), so the node and PosePipeline() agree."""
+    return pipeline.default_hypotheses
 
 
 def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,

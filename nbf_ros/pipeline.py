@@ -35,7 +35,7 @@ from torch import Tensor
 from nbf_ros.device import resolve_device
 from nbf_ros.estimate import HumanEstimate
 from nbf_ros.fit_estimates import finite_people, fit_estimates, gather_results
-from nbf_ros.fitting.config import FitConfig
+from nbf_ros.fitting.config import MAX_HYPOTHESES, FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.terms.depth_input import crop_depth
@@ -75,6 +75,9 @@ class PipelineConfig:
     crop_size: int = 128  # person crop side for features and fitting (the training size)
     crop_margin: float = 1.2  # crop side / longer side of the detected box
     max_people: int = 8
+    # Turned starts of a cold fit; 0: the model file's on CUDA, where they share each step's
+    # launches, and one on a CPU, where each costs a whole fit (the node's fit_hypotheses 0).
+    hypotheses: int = 0
     # On CUDA with a torch-native engine (torch, compiled), replay detection and the crops'
     # network and readout from CUDA graphs: one launch each instead of hundreds.
     cuda_graphs: bool = True
@@ -104,6 +107,8 @@ class PipelineConfig:
             raise ValueError(f"max_people must be in [1, {MAX_PEOPLE}], got {self.max_people}")
         if not 0.0 < self.detection_threshold < 1.0:
             raise ValueError("detection_threshold must be in (0, 1)")
+        if not 0 <= self.hypotheses <= MAX_HYPOTHESES:
+            raise ValueError(f"hypotheses must be in [0, {MAX_HYPOTHESES}], got {self.hypotheses}")
         if self.crop_margin < 1.0:
             raise ValueError("crop_margin must be >= 1")
         if self.detector not in DETECTOR_NAMES:
@@ -183,6 +188,8 @@ class PosePipeline:
         # its turned starts, which the node's fit_hypotheses may override.
         self.cold_root_iterations = self.fit_config.root_iterations
         self.cold_hypotheses = self.fit_config.hypotheses
+        self.fit_config = replace(self.fit_config,
+                                  hypotheses=cfg.hypotheses or self.default_hypotheses)
         self.fitter = Fitter(self.volume, self.fit_config)
         graphs = (cfg.cuda_graphs and self.device.type == "cuda"
                   and self.engine.graph_safe)
@@ -197,6 +204,12 @@ class PosePipeline:
         # Fitted states of the last frame's people, in estimate order (warm starts).
         self.last_states: BodyState | None = None
         self.rejected = 0  # people of the last frame dropped because their fit was not finite
+
+    @property
+    def default_hypotheses(self) -> int:
+        """Cold-fit starts when none are asked for: the model file's on CUDA, one on a CPU."""
+        # On the 2-core CPU eight starts made a new person's frame 18 s instead of 2.2 s.
+        return self.cold_hypotheses if self.device.type == "cuda" else 1
 
     @property
     def engine_description(self) -> str:
@@ -476,7 +489,8 @@ class PosePipeline:
         occlusion model."""
         config = replace(self.fit_config, robust=robust)
         return self.fitter.fit(read.features, read.camera, read.regression, read.keypoints,
-                               read.keypoint_confidence, config=config, turn=read.turn)
+                               read.keypoint_confidence, config=config, turn=read.turn,
+                               person_prior=read.person_prior)
 
     def _fit(self, read, warm_starts: list[BodyState | None] | None,
              depth: Tensor | None = None) -> FitResult:
@@ -509,9 +523,11 @@ class PosePipeline:
                 init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
+            prior = read.person_prior
             res = self.fitter.fit(features, camera, init, keypoints, confidence, config=cfg,
                                   turn=turn, depth=depth if sel is None or depth is None
-                                  else depth[sel])
+                                  else depth[sel], person_prior=prior if sel is None
+                                  or prior is None else prior[sel])
             if len(idx) == n:
                 return res
             for j, i in enumerate(idx):

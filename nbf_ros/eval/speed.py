@@ -84,8 +84,8 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
 
     h, w = scene.image.shape[:2]
     data = scene.image.tobytes()
-    stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "network", "fit",
-                                                      "message", "total")}
+    stages: dict[str, list[float]] = {k: [] for k in ("decode", "detect", "landmarks",
+                                                      "network", "fit", "message", "total")}
     sync = torch.cuda.synchronize if pipeline.device.type == "cuda" else (lambda: None)
     states = None
     replays: list[int] = []  # fitting steps of each frame's (last) fit replayed from a graph
@@ -97,8 +97,11 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
         start = time.perf_counter()
         rgb = decode_image(h, w, "rgb8", 3 * w, data)
         t_decode = time.perf_counter()
-        image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float() / 255
-        pipeline.detect(image)
+        if pipeline.front_end is not None:  # the detector the node runs (see detect_every)
+            pipeline.front_end.detector(rgb)
+        else:
+            image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float() / 255
+            pipeline.detect(image)
         sync()
         t_detect = time.perf_counter()
         starts = ([states.index([j]) for j in range(states.batch)]
@@ -114,6 +117,7 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
         replays.append(pipeline.fitter.graph_replays)
         stages["decode"].append(t_decode - start)
         stages["detect"].append(t_detect - t_decode)
+        stages["landmarks"].append(pipeline.timing.get("landmarks", 0.0))
         stages["network"].append(pipeline.timing.get("network", 0.0))
         stages["fit"].append(pipeline.timing.get("fit", 0.0))
         stages["message"].append(end - t_fit)
@@ -156,8 +160,11 @@ def measure_pipelined(pipeline, scene, boxes: np.ndarray, frames: int) -> dict[s
                     continue
                 start = time.perf_counter()
                 rgb = decode_image(h, w, "rgb8", 3 * w, data)
-                image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float()
-                pipeline.detect(image / 255)
+                if pipeline.front_end is not None:
+                    pipeline.front_end.detector(rgb)
+                else:
+                    image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1)
+                    pipeline.detect(image.float() / 255)
                 frame = pipeline.prepare(rgb, scene.K, boxes=boxes)
                 schedule.first_done(time.perf_counter() - start)
                 ready.put((start, frame))
@@ -289,11 +296,14 @@ def _markdown(data: dict[str, Any]) -> str:
              "resident size, MB.",
              *([f"Network engine: {data['engine_description']}."]
                if "engine_description" in data else []),
-             "", "| setting | input | people | decode | detect | network | fit | message | "
-             "total | FPS | memory GPU / host |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "", "| setting | input | people | decode | detect | landmarks | network | fit | "
+             "message | total | FPS | memory GPU / host |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
-        cells = " | ".join(f"{r[k]['p50']:.1f} / {r[k]['p95']:.1f}" for k in
-                           ("decode", "detect", "network", "fit", "message", "total"))
+        # Rows of results files from before the landmark stage have no landmarks column.
+        cells = " | ".join(f"{r[k]['p50']:.1f} / {r[k]['p95']:.1f}" if k in r else "-"
+                           for k in ("decode", "detect", "landmarks", "network", "fit",
+                                     "message", "total"))
         gpu = f"{r['gpu_reserved_mb']:.0f}" if "gpu_reserved_mb" in r else "-"
         host = f"{r['host_max_rss_mb']:.0f}" if "host_max_rss_mb" in r else "-"
         lines.append(f"| {r['setting']} | {r['size']} | {r['people']} | {cells} | "
@@ -337,8 +347,8 @@ def _plot(data: dict[str, Any], png: Path) -> None:
     fig, ax = plt.subplots(figsize=(8, 4))
     labels = [f"{r['size']}\n{r['people']} people" for r in rows]
     bottom = np.zeros(len(rows))
-    for stage in ("decode", "detect", "network", "fit", "message"):
-        vals = np.array([r[stage]["p50"] for r in rows])
+    for stage in ("decode", "detect", "landmarks", "network", "fit", "message"):
+        vals = np.array([r[stage]["p50"] if stage in r else 0.0 for r in rows])
         ax.bar(labels, vals, bottom=bottom, label=stage)
         bottom += vals
     ax.set_ylabel("ms per frame (p50)")

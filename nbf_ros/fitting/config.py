@@ -68,6 +68,10 @@ class FitConfig:
     feature_weight: float = 1.0
     keypoint_weight: float = 1e-3  # robust 2D keypoint term, used when keypoints are given
     keypoint_scale: float = 4.0  # pixels: the robust term's scale (Geman-McClure)
+    # A person mask (the front end's, when it runs) as the clutter model's prior on each
+    # pixel, clamped to [floor, 1 - floor] (fitting/terms/person_prior.py; posterior match).
+    person_prior: bool = True
+    person_prior_floor: float = 0.1
     tolerance: float = 1e-5  # converged when the loss improves less than this per step
     check_every: int = 5  # steps between convergence and time-budget checks (host syncs)
     cuda_graphs: bool = True  # on CUDA, replay each step from a captured graph
@@ -139,6 +143,9 @@ class FitConfig:
             raise ValueError(f"hinge_weight must be >= 0, got {self.hinge_weight}")
         if self.anchor_weight < 0:
             raise ValueError(f"anchor_weight must be >= 0, got {self.anchor_weight}")
+        if not 0.0 < self.person_prior_floor < 0.5:
+            raise ValueError(f"person_prior_floor must be in (0, 0.5), got "
+                             f"{self.person_prior_floor}")
         if self.check_every < 1:
             raise ValueError(f"check_every must be >= 1, got {self.check_every}")
         if self.depth_weight < 0 or self.depth_scale <= 0 or self.depth_occlusion_margin <= 0:

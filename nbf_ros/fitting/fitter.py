@@ -27,6 +27,7 @@ from nbf_ros.fitting.priors import keypoint_term, l2_prior, rest_distance
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.terms.depth import depth_term
 from nbf_ros.fitting.terms.depth_input import depth_start, pool_depth
+from nbf_ros.fitting.terms.person_prior import pool_prior, with_person_prior
 from nbf_ros.graph_replay import GraphReplay, recover_from_failed_capture
 from nbf_ros.nbv.camera import CropCamera, pixel_of, pixel_rays, project
 from nbf_ros.nbv.likelihood import (
@@ -91,14 +92,21 @@ class Fitter:
         every_hypothesis: bool = False,
         turn: Tensor | None = None,  # [B, bins] facing azimuth weights (vision.turn_head)
         depth: Tensor | None = None,  # [B, H*W] registered depth on the crop grid, m, 0 = none
+        person_prior: Tensor | None = None,  # [B, H*W] p(person) per crop cell, in [0, 1]
     ) -> FitResult:
         """Fit B bodies, one per crop, starting from ``init``; ``every_hypothesis``: all
         B x hypotheses fits (person-major rows), none chosen; ``turn``: what the choice
         among turned starts weighs by hypothesis_turn_prior_weight; ``depth``: evidence for
-        the depth term (fitting/terms/depth.py)."""
+        the depth term (fitting/terms/depth.py); ``person_prior``: the clutter model's prior
+        where FitConfig.person_prior is on (fitting/terms/person_prior.py)."""
         cfg = config or self.config
+        if not cfg.person_prior or cfg.match != "posterior":
+            person_prior = None
         started = time.perf_counter()
         _check_inputs(features, camera, init, self.volume, keypoints, keypoint_confidence)
+        if person_prior is not None and tuple(person_prior.shape) != tuple(features.shape[:2]):
+            raise ValueError(f"person_prior: expected {tuple(features.shape[:2])}, got "
+                             f"{tuple(person_prior.shape)}")
         if depth is not None and tuple(depth.shape) != tuple(features.shape[:2]):
             raise ValueError(f"depth: expected {tuple(features.shape[:2])}, got "
                              f"{tuple(depth.shape)}")
@@ -108,7 +116,7 @@ class Fitter:
                   else init.batch)
         if padded == init.batch:
             return self._fit(features, camera, init, keypoints, keypoint_confidence, cfg,
-                             started, every_hypothesis, turn, depth)
+                             started, every_hypothesis, turn, depth, person_prior)
         # A compiled step compiles once per batch size: pad to a power of two with copies
         # of the last body (fitted alongside, then dropped), so a node whose people count
         # changes meets at most six sizes.
@@ -120,13 +128,15 @@ class Fitter:
                          None if keypoint_confidence is None else keypoint_confidence[pick],
                          cfg, started, every_hypothesis,
                          None if turn is None else turn[pick],
-                         None if depth is None else depth[pick]).index(
+                         None if depth is None else depth[pick],
+                         None if person_prior is None else person_prior[pick]).index(
                              slice(0, n * (cfg.hypotheses if every_hypothesis else 1)))
 
     def _fit(self, features: Tensor, camera: CropCamera, init: BodyState,
              keypoints: Tensor | None, keypoint_confidence: Tensor | None, cfg: FitConfig,
              started: float, every_hypothesis: bool = False,
-             turn: Tensor | None = None, depth: Tensor | None = None) -> FitResult:
+             turn: Tensor | None = None, depth: Tensor | None = None,
+             person_prior: Tensor | None = None) -> FitResult:
         """``fit`` on checked inputs; ``started`` is when the call began (time budget)."""
         self._full_width = camera.width
         hyp, batch = cfg.hypotheses, init.batch
@@ -155,6 +165,7 @@ class Fitter:
         if run is None:
             fine, coarse = self._levels(features, camera, start, cfg, hyp, coarse_steps > 0)
             _attach_depth(fine, coarse, depth, hyp, camera)
+            _attach_prior(fine, coarse, person_prior, hyp, camera, cfg.person_prior_floor)
             if graphs:  # a pixel of headroom, so that the next frames rarely need a capture
                 for level in (fine, coarse):
                     if level is not None:
@@ -162,6 +173,7 @@ class Fitter:
             run = _Session(self, cfg, start, kp, fine, coarse, graphs)
         else:  # same shapes as an earlier fit: refill its buffers, replay its graphs
             _attach_depth(fine, coarse, depth, hyp, camera)
+            _attach_prior(fine, coarse, person_prior, hyp, camera, cfg.person_prior_floor)
             run.load(start, kp, fine, coarse)
         if graphs:
             self._sessions[key] = run  # most recent last
@@ -606,6 +618,20 @@ def _attach_depth(fine: _Level, coarse: _Level | None, depth: Tensor | None, hyp
     fine.depth = depth.repeat_interleave(hyp, 0)
     if coarse is not None:
         coarse.depth = pool_depth(depth, camera.height, camera.width).repeat_interleave(hyp, 0)
+
+
+def _attach_prior(fine: _Level, coarse: _Level | None, prior: Tensor | None, hyp: int,
+                  camera: CropCamera, floor: float) -> None:
+    """Re-weight the levels' kernel-or-clutter posterior by a person prior (one row per
+    person, repeated per hypothesis; 2 x 2 means on the coarse level)."""
+    if prior is None:
+        return
+    for level, cells in ((fine, prior),
+                         (coarse, None if coarse is None else
+                          pool_prior(prior, camera.height, camera.width))):
+        if level is not None and level.log_z is not None:
+            level.log_z, level.clutter = with_person_prior(
+                level.log_z, level.clutter, cells.repeat_interleave(hyp, 0), floor)
 
 
 def _set_radii(fine: _Level, fine_reach: Tensor, coarse: _Level | None,

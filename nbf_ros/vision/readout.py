@@ -33,6 +33,9 @@ class CropReadout:
     # [B, bins] weights of each crop's facing azimuth (nbf_ros.vision.turn_head), when the
     # pipeline reads it; the cold fit's choice among turned starts weighs them.
     turn: Tensor | None = None
+    # [B, h*w] p(person) per feature cell from a real-trained segmenter (the front end's
+    # landmark model), the clutter model's prior (fitting/terms/person_prior.py).
+    person_prior: Tensor | None = None
 
 
 def heatmap_keypoints(heatmaps: Tensor) -> tuple[Tensor, Tensor]:

@@ -249,3 +249,20 @@ def test_a_model_files_turned_starts_reach_cold_fits_where_the_node_asks(
     assert pipeline.fit_config.hypotheses == 4
     assert pipeline.fit_config.hypothesis_turn_weight == 0.3  # the choice's rule too
     assert pipeline.tracking_config.hypotheses == 1
+
+
+def test_a_plain_pipeline_takes_the_nodes_default_starts_on_a_cpu(saved, tmp_path: Path
+                                                                    ) -> None:
+    # Issue 32 item 7: PosePipeline(PipelineConfig()) fitted a street photo from the model
+    # file's 8 starts on a CPU (159 s) while the node took one.
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+
+    path = tmp_path / "turned.pt"
+    path.write_bytes(saved[0].read_bytes())
+    update_model_meta(path, fit={"hypotheses": 8})
+    plain = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch",
+                                        landmarks=False))
+    assert plain.cold_hypotheses == 8 and plain.fit_config.hypotheses == 1
+    asked = PosePipeline(PipelineConfig(model=str(path), device="cpu", engine="torch",
+                                        landmarks=False, hypotheses=3))
+    assert asked.fit_config.hypotheses == 3

@@ -8,17 +8,18 @@ from dataclasses import replace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.fitting.state import BodyState
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.vision.frontend.body_evidence import TORSO, body_keypoints, torso_rotation
 from nbf_ros.vision.frontend.landmark_pose import landmark_pose
-from nbf_ros.vision.frontend.landmarks import PersonLandmarks
+from nbf_ros.vision.frontend.landmarks import ROI_SIZE, PersonLandmarks
 from nbf_ros.vision.network import STRIDE
 from nbf_ros.vision.readout import CropReadout, solve_translation
 
-__all__ = ["LANDMARK_STARTS", "crop_cells", "with_landmarks"]
+__all__ = ["LANDMARK_STARTS", "crop_cells", "mask_on_cells", "with_landmarks"]
 
 # Where a fit with landmarks starts (with_landmarks).
 LANDMARK_STARTS = ("pose", "root", "regression")
@@ -31,11 +32,28 @@ def crop_cells(xy: np.ndarray, crop_box: np.ndarray, crop_size: int) -> np.ndarr
     return (xy - crop_box[:, None, :2]) / side[:, None] * (crop_size / STRIDE)
 
 
+def mask_on_cells(lm: PersonLandmarks, crop_box: np.ndarray, height: int, width: int
+                  ) -> Tensor:  # [N, height * width]
+    """Each person's mask (over its landmark ROI) sampled at the centres of its crop's
+    feature cells (crop boxes [N, 4] of height x width cells), row-major; 0 off the ROI."""
+    n = len(lm)
+    v, u = np.meshgrid((np.arange(height) + 0.5) / height, (np.arange(width) + 0.5) / width,
+                       indexing="ij")
+    size = crop_box[:, 2:] - crop_box[:, :2]  # [N, 2]
+    xy = crop_box[:, None, :2] + np.stack((u.ravel(), v.ravel()), -1)[None] * size[:, None]
+    roi_px = lm.roi.from_image(xy, ROI_SIZE) / ROI_SIZE * 2.0 - 1.0  # [N, P, 2] in [-1, 1]
+    grid = torch.as_tensor(roi_px, dtype=torch.float32)[:, None]  # [N, 1, P, 2]
+    mask = torch.as_tensor(lm.mask, dtype=torch.float32)[:, None]  # [N, 1, 256, 256]
+    out = F.grid_sample(mask, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out.reshape(n, height * width)
+
+
 @torch.no_grad()
 def with_landmarks(read: CropReadout, lm: PersonLandmarks, crop_box: Tensor,  # [N, 4]
                    crop_size: int, volume: NeuralBodyVolume, start: str = "pose"
                    ) -> CropReadout:
-    """A readout whose keypoints are the landmarks' and whose start is placed on them: the
+    """A readout whose keypoints are the landmarks', whose person prior is their mask, and
+    whose start is placed on them: the
     world landmarks' pose (``start`` "pose"), the regressed pose turned by their torso
     ("root") or the regressed pose as it is ("regression"). The regression head's own
     joints stay as they were (its estimate, not the start)."""
@@ -65,5 +83,7 @@ def with_landmarks(read: CropReadout, lm: PersonLandmarks, crop_box: Tensor,  # 
     # As the readout's own fallback: a 1.7 m person filling 3/4 of the crop height.
     fallback = K[:, 1, 1] * 1.7 / (0.75 * read.camera.height)
     trans = solve_translation(rel, kp, cf, K, fallback)
+    prior = mask_on_cells(lm, crop_box.cpu().numpy().astype(np.float64), read.camera.height,
+                          read.camera.width).to(dev)
     return replace(read, keypoints=kp, keypoint_confidence=cf,
-                   regression=BodyState(rot, trans, given.shape))
+                   regression=BodyState(rot, trans, given.shape), person_prior=prior)

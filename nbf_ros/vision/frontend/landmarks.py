@@ -64,17 +64,16 @@ class PersonLandmarks:
                                self.presence[idx], self.score[idx], self.world[idx],
                                self.mask[idx], self.next_roi.index(idx))
 
-    def boxes(self, min_visibility: float = 0.5) -> np.ndarray:  # [N, 4]
-        """Boxes x0, y0, x1, y1 around each person's body landmarks that are likely in the
-        image, grown by a margin for the head top and the feet below the ankles."""
-        out = np.zeros((len(self), 4))
-        for i in range(len(self)):
-            keep = self.presence[i] >= min_visibility
-            pts = self.xy[i][keep] if keep.sum() >= 2 else self.xy[i]
-            lo, hi = pts.min(0), pts.max(0)
-            pad = 0.08 * (hi - lo).max()
-            out[i] = (lo[0] - pad, lo[1] - 2 * pad, hi[0] + pad, hi[1] + pad)
-        return out
+    def boxes(self) -> np.ndarray:  # [N, 4]
+        """Boxes x0, y0, x1, y1 around each person's body landmarks, grown by a margin for
+        the head top and the feet below the ankles. Points outside the image count (clip
+        to it where needed): a person cut by the frame's edge reaches that edge, as a
+        person's box in labelled data does."""
+        if not len(self):
+            return np.zeros((0, 4))
+        lo, hi = self.xy.min(1), self.xy.max(1)  # [N, 2]
+        pad = 0.08 * (hi - lo).max(1)
+        return np.stack((lo[:, 0] - pad, lo[:, 1] - 2 * pad, hi[:, 0] + pad, hi[:, 1] + pad), 1)
 
 
 class LandmarkModel:

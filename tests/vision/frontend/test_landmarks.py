@@ -71,3 +71,16 @@ def test_landmarks_map_onto_the_limb_joints_of_the_body_with_their_confidence(
         np.testing.assert_allclose(conf[:, j], two.visibility[:, k] * two.presence[:, k])
     others = [SMPL24_NAMES.index(n) for n in ("pelvis", "neck", "head", "left_foot")]
     assert (conf[:, others] == 0).all()
+
+
+def test_the_mask_on_a_crops_cells_is_high_on_the_person_and_low_around(landmark_model, person):
+    from nbf_ros.vision.frontend.fit_inputs import mask_on_cells
+
+    lm = landmark_model(frame_tensor(person), rois_from_boxes(PERSON_BOX))
+    crop = np.array([[-40.0, 0.0, 140.0, 220.0]])  # 180 px wide around the 72 px person
+    cells = mask_on_cells(lm, crop, 22, 18).reshape(22, 18).numpy()
+    x = (np.arange(18) + 0.5) / 18 * 180 - 40
+    inside = (x > 35) & (x < 60)  # a band down the person's middle
+    outside = (x < 0) | (x > 100)
+    assert cells[5:18, inside].mean() > 0.6
+    assert cells[:, outside].mean() < 0.2
