@@ -87,10 +87,12 @@ class FrameRejected(Exception):
     """A frame that cannot be used: ``reason`` is a short key for diagnostics, ``kind`` a
     stable key of the problem for log throttling (default: the reason)."""
 
-    def __init__(self, reason: str, message: str, kind: str | None = None) -> None:
+    def __init__(self, reason: str, message: str, kind: str | None = None,
+                 logged: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
         self.kind = kind or reason
+        self.logged = logged  # its cause has a log line of its own: count it, say nothing
 
 
 @dataclass
@@ -339,7 +341,7 @@ class PoseNode(LifecycleNode):
     def _on_image(self, msg: Image | CompressedImage) -> None:
         """Hand the frame to the worker (replacing one it has not started)."""
         if self._active:
-            self._health.input_rate.tick()
+            self._health.received(msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9)
             self._slot.put((msg, time.monotonic()))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
@@ -349,15 +351,19 @@ class PoseNode(LifecycleNode):
         except CameraInfoError as exc:
             self._camera = None
             self._camera_problem = f"invalid camera_info: {exc}"
-            self._warn("camera_info", self._camera_problem, frame=False)
+            # The one line about it: the frames it costs are counted, not logged again.
+            self._warn("camera_info", f"{self._camera_problem}; frames are dropped until a "
+                       "valid one arrives", frame=False, lead="camera_info refused")
 
     def _warn(self, reason: str, message: str, frame: bool = True,
-              kind: str | None = None, lead: str = "frame dropped") -> None:
+              kind: str | None = None, lead: str = "frame dropped", log: bool = True) -> None:
         """Count a problem for diagnostics and log it, at most once per log_throttle for
         each kind of problem (rclpy's own throttle is per call site: one problem would hide
         the next). The kind is a stable key (default: the reason), never the message text,
         which may hold sizes, stamps or a decoder's object addresses."""
         self._health.reject(reason, message, frame)
+        if not log:
+            return
         kind = kind or reason
         now = time.monotonic()
         with self._log_lock:
@@ -384,7 +390,7 @@ class PoseNode(LifecycleNode):
             try:
                 handle(item)
             except FrameRejected as exc:
-                self._warn(exc.reason, str(exc), kind=exc.kind)
+                self._warn(exc.reason, str(exc), kind=exc.kind, log=not exc.logged)
             except Exception as exc:  # noqa: BLE001 - the node outlives any one frame
                 if self._stop.is_set() or not self.context.ok():
                     return  # stopping: the frame's publishers may be gone, nothing failed
@@ -410,7 +416,8 @@ class PoseNode(LifecycleNode):
         """K of the latest valid camera_info matching the frame's size, or FrameRejected."""
         camera = self._camera
         if camera is None:
-            raise FrameRejected("camera_info", self._camera_problem)
+            raise FrameRejected("camera_info", self._camera_problem,
+                                logged=self._camera_problem.startswith("invalid"))
         K, width, height = camera
         if (width, height) != (rgb.shape[1], rgb.shape[0]):
             raise FrameRejected(

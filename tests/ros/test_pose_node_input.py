@@ -257,3 +257,32 @@ def test_non_finite_fit_drops_the_person_not_the_node(
     finally:
         probe.close()
         assert node.stop() == 0, node.log_text()
+
+
+@pytest.mark.timeout(240)
+def test_an_invalid_camera_info_is_logged_once_per_message_not_per_frame(
+        rclpy_module, tmp_path: Path, scene) -> None:  # noqa: ANN001
+    # No throttle: every line the node would log shows.
+    node = NodeProcess(dict(RELIABLE, log_throttle=0.0), tmp_path, ros_environment(tmp_path),
+                       "caminfo")
+    probe = RosProbe(rclpy_module, "caminfo", reliable_images=True)
+    try:
+        probe.wait_connected()
+        probe.wait_for_poses(send_good_frame(probe, scene))
+        K = scene.K.copy()
+        K[0, 0] = 0.0
+        stamps = [next_stamp() for _ in range(2)]
+        for stamp in stamps:
+            probe.info_pub.publish(camera_info(K, stamp))
+            time.sleep(0.2)
+            probe.image_pub.publish(image(scene.image, stamp))
+        diagnostics = probe.diagnostics_since(probe.mark(), settle=1.5)
+        assert int(diagnostics["rejected: camera_info"]) == 2, diagnostics  # both frames lost
+        lines = [line for line in node.log_text().splitlines() if "invalid camera_info" in line]
+        # One line per camera_info message, saying what it costs; none per frame.
+        assert len(lines) == 2 and all("camera_info refused" in line for line in lines), lines
+        assert all("frames are dropped until a valid one arrives" in line for line in lines)
+        assert_still_serving(probe, node, scene)
+    finally:
+        probe.close()
+        assert node.stop() == 0, node.log_text()

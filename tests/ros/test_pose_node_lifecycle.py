@@ -166,6 +166,7 @@ def test_pipelined_node_answers_in_order_and_outlives_a_bad_frame(rclpy_module, 
         assert len(set(answered)) == len(answered)  # each frame answered at most once
         diagnostics = probe.diagnostics_since(probe.mark())
         assert diagnostics["pipelined"] == "yes"
+        assert 0 < float(diagnostics["frames reaching the node (%)"]) <= 100, diagnostics
         assert int(diagnostics["rejected: bad image"]) == 1, diagnostics
         assert transition(probe, "deactivate")  # both workers stop
         assert node.process.poll() is None
