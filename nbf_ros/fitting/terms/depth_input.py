@@ -67,15 +67,17 @@ def depth_start(
     width: int,
     surface: float,  # metres from the body's front surface to its joints
     band: float = 0.15,  # metres: shifts this close agree
+    support: float = 0.3,  # share of the keypoints' confidence a distance needs
 ) -> BodyState:
     """``init`` moved along the ray through its root so that its joints lie ``surface``
     behind the depth measured at their keypoints.
 
-    Each confident keypoint with a measurement proposes a shift of the body's distance;
-    the proposal that most others (by confidence) agree with within ``band`` wins, the
-    farther one on a tie: joints behind an occluder propose too near a body, keypoints
-    that miss a thin limb too far, and both are outvoted by the rest of the body. A body
-    with no usable keypoint keeps its start."""
+    Each confident keypoint with a measurement proposes a shift of the body's distance,
+    supported by the confidence of the proposals within ``band`` of it. An occluder is in
+    front of the body, so of the proposals with at least ``support`` of the total
+    confidence the farthest wins (a board over most of the torso must not win by numbers);
+    without any, the best supported. Keypoints that miss a thin limb and see the wall
+    behind rarely gather that support. A body with no usable keypoint keeps its start."""
     cells = depth.shape[1]
     col = keypoints[..., 0].floor().long().clamp(0, width - 1)
     row = keypoints[..., 1].floor().long().clamp(0, cells // width - 1)
@@ -83,9 +85,13 @@ def depth_start(
     use = (measured > 0) & (confidence > 0.3)
     shift = measured + surface - joints[..., 2]  # [B, J]
     agree = ((shift[:, :, None] - shift[:, None, :]).abs() < band) & use[:, None, :]
-    votes = (agree * confidence[:, None, :]).sum(-1) + 1e-3 * shift  # farther wins a tie
+    votes = (agree * confidence[:, None, :]).sum(-1)
     votes = torch.where(use, votes, torch.full_like(votes, -float("inf")))
-    best = votes.argmax(1, keepdim=True)
+    total = (confidence * use).sum(1, keepdim=True)
+    strong = votes >= support * total
+    far = torch.where(strong, shift, torch.full_like(shift, -float("inf")))
+    best = torch.where(strong.any(1, keepdim=True), far.argmax(1, keepdim=True),
+                       votes.argmax(1, keepdim=True))
     # The median of the agreeing proposals, not the one that won the vote.
     near = agree.gather(1, best[..., None].expand(-1, 1, agree.shape[2]))[:, 0]
     near &= use

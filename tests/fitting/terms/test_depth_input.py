@@ -67,3 +67,21 @@ def test_a_body_without_measured_keypoints_keeps_its_start() -> None:
     moved = depth_start(init, torch.zeros(1, 2, 3), torch.full((1, 2, 2), 0.5),
                         torch.ones(1, 2), torch.zeros(1, 4), 2, surface=0.1)
     torch.testing.assert_close(moved.translation, init.translation)
+
+
+def test_a_board_over_most_keypoints_does_not_pull_the_body_onto_it() -> None:
+    init = start_state(2.0)
+    joints = torch.tensor([[[0.0, 0.0, 2.0]] * 5])
+    keypoints = torch.tensor([[[0.5, 0.5]] * 2 + [[1.5, 0.5]] * 3])
+    depth = torch.tensor([[3.0, 1.2, 0.0, 0.0]])  # 2 joints on the body, 3 on a board
+    moved = depth_start(init, joints, keypoints, torch.ones(1, 5), depth, 2, surface=0.1)
+    assert abs(float(moved.translation[0, 2]) - 3.1) < 1e-5
+
+
+def test_a_few_keypoints_on_the_wall_behind_do_not_push_the_body_back() -> None:
+    init = start_state(2.0)
+    joints = torch.tensor([[[0.0, 0.0, 2.0]] * 5])
+    keypoints = torch.tensor([[[0.5, 0.5]] * 4 + [[1.5, 0.5]]])
+    depth = torch.tensor([[3.0, 6.0, 0.0, 0.0]])  # 4 joints on the body, 1 on the wall
+    moved = depth_start(init, joints, keypoints, torch.ones(1, 5), depth, 2, surface=0.1)
+    assert abs(float(moved.translation[0, 2]) - 3.1) < 1e-5
