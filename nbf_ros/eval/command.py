@@ -137,8 +137,15 @@ def _evaluate_bag(bag: Path, work: Path, settings: dict[str, Any], truth_topic: 
         for record in records:
             record.sequence = bag.name
         return records, {"skipped_images": skipped, "results_bag": str(work / "results")}
-    from nbf_ros.replay.live import ReplayError, run_live
+    from nbf_ros.replay.live import ReplayError, live_domain, run_live
     from nbf_ros.replay.summary import live_records
+
+    try:
+        _, domain = live_domain()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    if not args.quiet:
+        print(f"eval: {bag.name} played live on {domain}, this host only", flush=True)
 
     for topic in (args.image_topic, args.camera_info_topic):
         if topic not in topics:

@@ -22,12 +22,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from nbf_ros.eval.metrics import mpjpe, pa_mpjpe
 from nbf_ros.fitting.config import FitConfig
 from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.progress import tqdm
 from nbf_ros.synth.depth_twin import (
     front_back_hits,
     mirror_kernels,

@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from nbf_ros.eval.frame_eval import FrameRecord
 from nbf_ros.io.bag_reader import FrameReader
 from nbf_ros.io.bag_writer import BagWriter
 from nbf_ros.io.convert import IMAGE, human_pose_array_message, image_message
 from nbf_ros.node_settings import build_pipeline
 from nbf_ros.overlay import draw_estimates
+from nbf_ros.progress import tqdm
 
 __all__ = ["run_offline"]
 

@@ -222,9 +222,9 @@ def reference_pipeline(settings: dict[str, Any]):  # noqa: ANN201 - a PosePipeli
 def run(args: argparse.Namespace) -> int:
     """Measure every setting and write the speed table."""
     import torch
-    from tqdm import tqdm
 
     from nbf_ros.node_settings import build_pipeline, cpu_threads
+    from nbf_ros.progress import tqdm
     from nbf_ros.replay.command import node_parameters
     from nbf_ros.vision.engines import EngineUnavailable
 

@@ -60,7 +60,7 @@ def node_parameters(items: list[str], base: dict[str, Any] | None = None) -> dic
 
 def run(args: argparse.Namespace) -> int:
     """Generate (or take) a bag, replay it through the node, write and print the results."""
-    from nbf_ros.replay.live import ReplayError, run_live
+    from nbf_ros.replay.live import ReplayError, live_domain, run_live
     from nbf_ros.replay.summary import markdown, save_picture, summarize
 
     if args.frames < 1 or not 0 < args.fps <= 120 or not args.rate > 0:
@@ -77,8 +77,12 @@ def run(args: argparse.Namespace) -> int:
         frames = _synthetic_bag(bag, args)
     else:
         frames = _count_images(bag)
+    try:
+        _, domain = live_domain()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     print(f"demo: replaying {frames} frames of {bag} at {args.rate}x through the pose node "
-          "(separate processes, real DDS on loopback)", flush=True)
+          f"(separate processes, real DDS on loopback, {domain})", flush=True)
     tic = time.monotonic()
     try:
         live = run_live(bag, out / "replay", params, frames, rate=args.rate,

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+from nbf_ros.progress import tqdm
 
-__all__ = ["LiveRun", "RECORDED_TOPICS", "ReplayError", "replay_environment", "run_live",
-           "stop_process", "write_params"]
+__all__ = ["LiveRun", "RECORDED_TOPICS", "ReplayError", "live_domain", "replay_environment",
+           "run_live", "stop_process", "write_params"]
 
 # What the recorder keeps of the node's outputs (name: type).
 RECORDED_TOPICS = {
@@ -60,11 +60,26 @@ def write_params(path: Path, params: dict[str, Any]) -> Path:
     return path
 
 
+def live_domain(domain_id: int | None = None) -> tuple[int, str]:
+    """The ROS domain of a replay and a line saying which: ``domain_id`` when given, else the
+    user's ROS_DOMAIN_ID, else a private one, so that a replay does not mix with other nodes
+    on the default domain 0. ValueError for a ROS_DOMAIN_ID that is not a domain id."""
+    if domain_id is not None:
+        return domain_id, f"ROS domain {domain_id}"
+    text = os.environ.get("ROS_DOMAIN_ID", "").strip()
+    if text:
+        if not text.isdigit() or int(text) > 232:
+            raise ValueError(f"ROS_DOMAIN_ID={text!r} is not a ROS domain id (0 to 232)")
+        return int(text), f"ROS domain {int(text)} (ROS_DOMAIN_ID)"
+    private = 102 + os.getpid() % 100
+    return private, (f"ROS domain {private}, a private one (ROS_DOMAIN_ID is not set; set it "
+                     "to watch the replay with other ROS tools)")
+
+
 def replay_environment(log_dir: Path, domain_id: int | None = None) -> dict[str, str]:
-    """Environment of the replay's processes: a ROS domain of their own, on this host only."""
+    """Environment of the replay's processes: the domain of live_domain(), this host only."""
     env = dict(os.environ)
-    env.update(ROS_DOMAIN_ID=str(domain_id if domain_id is not None
-                                 else 102 + os.getpid() % 100),
+    env.update(ROS_DOMAIN_ID=str(live_domain(domain_id)[0]),
                ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_LOCALHOST_ONLY="1",
                ROS_LOG_DIR=str(log_dir / "ros_log"), PYTHONUNBUFFERED="1")
     return env

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from nbf_ros.estimate import HumanEstimate
+from nbf_ros.progress import tqdm
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import PersonTruth, Scene, SceneConfig, render_scene
 from nbf_ros.synth.truth import JointLabel, label_to_state

@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from nbf_ros.fitting.state import BodyState
 from nbf_ros.io.depth_image import write_depth
+from nbf_ros.progress import tqdm
 from nbf_ros.synth.dataset import truth_estimates
 from nbf_ros.synth.depth import DepthSensor, RoomDepth, board_occluder
 from nbf_ros.synth.mesh import BodyMesh

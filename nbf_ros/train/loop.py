@@ -20,10 +20,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from nbf_ros.device import resolve_device
 from nbf_ros.nbv.volume import NeuralBodyVolume
+from nbf_ros.progress import tqdm
 from nbf_ros.synth.depth_twin import mirror_kernels, scored_twins, twin_features
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.truth import JointLabel

@@ -25,8 +25,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
-from tqdm import tqdm
 
+from nbf_ros.progress import tqdm
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import SceneConfig, occluders, render_scene
 from nbf_ros.vision.network import FeatureNet
