@@ -524,7 +524,13 @@ def cached_fits(path: Path | None, key: dict | None) -> list[Image] | None:
 def load_fits(path: Path) -> tuple[dict, list[Image]]:
     """A --fits cache: what it was fitted with (model hash, seed, people, grid, starts) and
     its images."""
-    stored = torch.load(path, weights_only=False)  # our own cache, written by main()
+    # Tensors, numbers and numpy arrays only: a file that pickles anything else (code to
+    # run on load) is refused, whoever wrote it.
+    arrays = [np._core.multiarray._reconstruct, np.ndarray, np.dtype,
+              *(type(np.dtype(kind)) for kind in (np.float64, np.float32, np.int64, np.int32,
+                                                  np.bool_))]
+    with torch.serialization.safe_globals(arrays):
+        stored = torch.load(path, weights_only=True)
     return stored.get("key"), [Image(**fields) for fields in stored["images"]]
 
 
