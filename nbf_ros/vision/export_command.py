@@ -131,12 +131,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {onnx_file} (opset {args.opset}, {size:.1f} MiB, "
           f"{time.perf_counter() - started:.1f} s)")
     if device is not None:
-        from nbf_ros.vision.engines.cache import onnx_path, write_atomic
+        from nbf_ros.vision.engines.cache import onnx_parts, onnx_path, untrusted, write_cached
         from nbf_ros.vision.engines.tensorrt_engine import TensorRTEngine
 
-        cached = onnx_path(net, model_path, args.opset)
-        if not cached.is_file():  # the engine builds from the cache: spare a second export
-            write_atomic(cached, onnx_file.read_bytes())
+        parts = onnx_parts(net, model_path, args.opset)
+        cached = onnx_path(net, model_path, args.opset, parts)
+        if untrusted(cached, parts):  # the engine builds from the cache: spare a second export
+            write_cached(cached, onnx_file.read_bytes(), parts)
         engine = TensorRTEngine(net, device, model_path, opset=args.opset)
         engine_file = args.out / f"{model_path.stem}.engine"
         shutil.copyfile(engine.engine_file, engine_file)

@@ -246,3 +246,41 @@ def test_cached_export_is_written_whole(tiny_model, engine_cache: Path) -> None:
     onnx_file, _ = ensure_onnx(net, path, 18)
     assert onnx_file.parent == engine_cache
     assert not [p for p in engine_cache.iterdir() if p.name.endswith(".tmp.onnx")]
+
+
+class TestCacheTrust:
+    """A cached file is loaded only when its record says these inputs built these bytes."""
+
+    def test_a_swapped_export_is_exported_again(self, tiny_model, engine_cache: Path) -> None:  # noqa: ANN001
+        needs_onnxruntime()
+        path, net = tiny_model
+        onnx_file, _ = ensure_onnx(net, path, 18)
+        good = onnx_file.read_bytes()
+        onnx_file.write_bytes(good[: len(good) // 2])  # truncated, or another graph swapped in
+        again, exported = ensure_onnx(net, path, 18)
+        assert again == onnx_file and exported
+        assert again.read_bytes() != good[: len(good) // 2]
+        assert ensure_onnx(net, path, 18) == (onnx_file, False)  # and trusted from then on
+
+    def test_an_export_without_its_record_is_not_trusted(self, tiny_model,  # noqa: ANN001
+                                                         engine_cache: Path) -> None:
+        needs_onnxruntime()
+        path, net = tiny_model
+        onnx_file, _ = ensure_onnx(net, path, 18)
+        onnx_file.with_name(onnx_file.name + ".json").unlink()
+        assert ensure_onnx(net, path, 18) == (onnx_file, True)
+
+    def test_an_engine_is_read_only_for_the_inputs_that_built_it(self, tmp_path: Path) -> None:
+        from nbf_ros.vision.engines.cache import read_cached, untrusted, write_cached
+        from nbf_ros.vision.engines.tensorrt_engine import engine_cache_parts
+
+        parts = engine_cache_parts("NVIDIA H100", (9, 0), "10.13.0", "ab" * 32, profile_shapes())
+        engine = tmp_path / "net.engine"
+        write_cached(engine, b"serialized engine", parts)
+        assert read_cached(engine, parts) == b"serialized engine" and not untrusted(engine, parts)
+        other = dict(parts, model="cd" * 32)  # another model file's hash
+        assert read_cached(engine, other) is None
+        assert untrusted(engine, other) == "its record names other inputs"
+        engine.write_bytes(b"something else")  # same name, other bytes
+        assert read_cached(engine, parts) is None
+        assert untrusted(engine, parts) == "its bytes changed since it was built"

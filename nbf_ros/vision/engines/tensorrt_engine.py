@@ -27,13 +27,14 @@ from nbf_ros.vision.engines.cache import (
     cache_key,
     ensure_onnx,
     model_hash,
-    write_atomic,
+    read_cached,
+    write_cached,
 )
 from nbf_ros.vision.export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAMES
 from nbf_ros.vision.network import FeatureNet, NetOutput
 
 __all__ = ["TRT_MISSING", "ProfileShapes", "TensorRTEngine", "engine_cache_key",
-           "import_tensorrt", "profile_shapes"]
+           "engine_cache_parts", "import_tensorrt", "profile_shapes"]
 
 TRT_MISSING = ("TensorRT is not installed (pip install tensorrt: TensorRT >= 10 for the "
                "machine's CUDA 12 or 13, see NVIDIA's TensorRT installation guide)")
@@ -88,12 +89,20 @@ def profile_shapes(crop_size: int = 128, detect_size: int = 256, max_batch: int 
                          max=(max_batch, 3, side, side))
 
 
+def engine_cache_parts(gpu_name: str, compute_capability: tuple[int, int], trt_version: str,
+                       model: str, profile: ProfileShapes, precision: str = "float16"
+                       ) -> dict[str, Any]:
+    """What a serialized engine is built from: it only loads on the same GPU kind and
+    TensorRT version, and only holds the weights and input shapes it was built for."""
+    return {"gpu": gpu_name, "sm": list(compute_capability), "trt": trt_version,
+            "model": model, "profile": asdict(profile), "precision": precision}
+
+
 def engine_cache_key(gpu_name: str, compute_capability: tuple[int, int], trt_version: str,
                      model: str, profile: ProfileShapes, precision: str = "float16") -> str:
-    """Cache key of a serialized engine: it only loads on the same GPU kind and TensorRT
-    version, and only holds the weights and input shapes it was built for."""
-    return cache_key({"gpu": gpu_name, "sm": list(compute_capability), "trt": trt_version,
-                      "model": model, "profile": asdict(profile), "precision": precision})
+    """Cache key of a serialized engine (a hash of engine_cache_parts)."""
+    return cache_key(engine_cache_parts(gpu_name, compute_capability, trt_version, model,
+                                        profile, precision))
 
 
 def _torch_dtype(trt: Any, dtype: Any) -> torch.dtype:
@@ -149,18 +158,18 @@ class TensorRTEngine(Engine):
         self.version = str(trt.__version__)
         props = torch.cuda.get_device_properties(self.device)
         self.gpu_name = props.name
-        key = engine_cache_key(props.name, (props.major, props.minor), self.version,
-                               model_hash(net, model_path), self.profile,
-                               "float16" if fp16 else "float32")
+        parts = engine_cache_parts(props.name, (props.major, props.minor), self.version,
+                                   model_hash(net, model_path), self.profile,
+                                   "float16" if fp16 else "float32")
         stem = Path(model_path).stem if model_path is not None else "feature_net"
-        self.engine_file = cache_dir() / f"{stem}-{key}.engine"
+        self.engine_file = cache_dir() / f"{stem}-{cache_key(parts)}.engine"
         self._logger = trt.Logger(trt.Logger.WARNING)
-        self.built = not self.engine_file.is_file()
-        if self.built:
+        # Only an engine whose record says these parts built these very bytes is loaded.
+        data = read_cached(self.engine_file, parts)
+        self.built = data is None
+        if data is None:
             data = self._build_engine(trt, net, model_path, opset)
-            write_atomic(self.engine_file, data)
-        else:
-            data = self.engine_file.read_bytes()
+            write_cached(self.engine_file, data, parts)
         with torch.cuda.device(self.device):
             # The runtime must outlive the engine it deserialised: both are kept.
             self._runtime = trt.Runtime(self._logger)
