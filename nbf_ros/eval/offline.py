@@ -56,7 +56,12 @@ def run_offline(bag: Path, settings: dict[str, Any], results: Path | None,
                 if max_frames is not None and len(records) >= max_frames:
                     break
                 tic = time.perf_counter()
-                humans = pipeline.track(frame.rgb, frame.K, tracker, frame.stamp_ns / 1e9)
+                # A distorted frame is fitted undistorted, its estimates put back on it.
+                lens = frame.lens if settings.get("undistort", True) else None
+                rgb = frame.rgb if lens is None else lens.rectify(frame.rgb)
+                humans = pipeline.track(rgb, frame.K, tracker, frame.stamp_ns / 1e9)
+                if lens is not None:
+                    lens.to_raw(humans)
                 records.append(FrameRecord(frame.stamp_ns, humans, frame.truth,
                                            processing_ms=(time.perf_counter() - tic) * 1e3))
                 if writer is not None:

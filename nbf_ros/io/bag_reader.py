@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from nbf_ros.io.convert import (
     stamp_to_ns,
 )
 from nbf_ros.io.typestore import nbf_typestore
+from nbf_ros.io.undistort import Lens, LensReader
 
 __all__ = [
     "INVALID_CAMERA_INFO",
@@ -45,7 +47,8 @@ NO_CAMERA_INFO_YET = "no_camera_info_yet"  # no CameraInfo stamped at or before 
 INVALID_CAMERA_INFO = "invalid_camera_info"  # the latest CameraInfo has unusable intrinsics
 SIZE_MISMATCH = "camera_info_size_mismatch"  # the latest CameraInfo is for another resolution
 
-_Intrinsics = tuple[np.ndarray, int, int]  # K [3, 3], width, height
+# K [3, 3], width, height and the lens distortion (None: a pinhole camera).
+_Intrinsics = tuple[np.ndarray, int, int, Lens | None]
 
 
 class MissingTopicError(LookupError):
@@ -63,6 +66,7 @@ class BagFrame:
     width: int
     height: int
     truth: list[HumanEstimate] | None  # None: no truth message with exactly this stamp
+    lens: Lens | None = None  # the CameraInfo's lens distortion (None: a pinhole camera)
 
 
 def _open(path: Path) -> AnyReader:
@@ -219,25 +223,32 @@ class FrameReader(Iterator[BagFrame]):
                 if entry is None:
                     self._skip(INVALID_CAMERA_INFO)
                     continue
-                K, width, height = entry
+                K, width, height, lens = entry
                 rgb = image_from_message(image)
                 if rgb.shape[:2] != (height, width):
                     self._skip(SIZE_MISMATCH)
                     continue
                 yield BagFrame(stamp_ns=stamp, frame_id=str(image.header.frame_id), rgb=rgb,
-                               K=K.copy(), width=width, height=height, truth=truths.get(stamp))
+                               K=K.copy(), width=width, height=height, truth=truths.get(stamp),
+                               lens=lens)
 
 
 def _intrinsics_by_stamp(
     reader: AnyReader, topic: str
 ) -> tuple[list[int], list[_Intrinsics | None]]:
-    """Header stamps in ascending order and the (K, width, height) at each; None if unusable."""
+    """Header stamps in ascending order and the (K, width, height, lens) at each; None if
+    unusable."""
     entries: list[tuple[int, _Intrinsics | None]] = []
+    lenses = LensReader()
     for _, info in _on_topic(reader, topic):
         try:
-            intrinsics: _Intrinsics | None = intrinsics_from_camera_info(info)
+            K, width, height = intrinsics_from_camera_info(info)
+            lens, unknown = lenses.read(info, K, width, height)
+            intrinsics: _Intrinsics | None = (K, width, height, lens)
         except CameraInfoError:
-            intrinsics = None
+            intrinsics = unknown = None
+        if unknown:
+            warnings.warn(unknown, stacklevel=2)
         entries.append((stamp_to_ns(info.header.stamp), intrinsics))
     entries.sort(key=lambda entry: entry[0])  # stable: of equal stamps the later one wins
     return [stamp for stamp, _ in entries], [intrinsics for _, intrinsics in entries]

@@ -145,8 +145,10 @@ class BagWriter:
         K: np.ndarray,
         frame_id: str = "camera_optical_frame",
         truth: Sequence[HumanEstimate] | None = None,
+        distortion: tuple[str, Sequence[float]] | None = None,
     ) -> None:
-        """Write an image, its CameraInfo and optional truth, all stamped stamp_ns."""
+        """Write an image, its CameraInfo (with ``distortion``, a model name and D, when
+        the image is distorted) and optional truth, all stamped stamp_ns."""
         if truth is not None and self.truth_topic is None:
             raise ValueError("truth given, but this BagWriter has truth_topic=None")
         # Every message is built before any is written: bad input leaves no half frame.
@@ -157,7 +159,8 @@ class BagWriter:
             image_type = IMAGE
             image = image_message(rgb, stamp_ns, frame_id)
         height, width = np.shape(rgb)[:2]
-        info = camera_info_message(K, width, height, stamp_ns, frame_id)
+        info = camera_info_message(K, width, height, stamp_ns, frame_id,
+                                   *(distortion or ()))
         humans = None if truth is None else human_pose_array_message(truth, stamp_ns, frame_id)
 
         frame_topics = [(self.camera_info_topic, CAMERA_INFO), (self.image_topic, image_type)]

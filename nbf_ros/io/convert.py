@@ -130,15 +130,18 @@ def _checked_intrinsics(k: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def camera_info_message(
-    K: np.ndarray, width: int, height: int, stamp_ns: int, frame_id: str
+    K: np.ndarray, width: int, height: int, stamp_ns: int, frame_id: str,
+    distortion_model: str = "plumb_bob", D: Sequence[float] | None = None,
 ) -> Any:
-    """sensor_msgs/CameraInfo of an ideal pinhole: plumb_bob, zero distortion, P = [K | 0]."""
+    """sensor_msgs/CameraInfo of camera K with lens distortion ``D`` (default: an ideal
+    pinhole, plumb_bob with zero distortion); P = [K | 0]."""
     k = _checked_intrinsics(K, int(width), int(height))
     types = _types()
     projection = np.hstack((k, np.zeros((3, 1))))
+    d = np.zeros(5) if D is None else np.asarray(D, dtype=np.float64).reshape(-1)
     return types[CAMERA_INFO](
         header=header_message(stamp_ns, frame_id), height=int(height), width=int(width),
-        distortion_model="plumb_bob", d=np.zeros(5), k=k.reshape(9).copy(),
+        distortion_model=distortion_model, d=d, k=k.reshape(9).copy(),
         r=np.eye(3).reshape(9), p=projection.reshape(12), binning_x=0, binning_y=0,
         roi=types["sensor_msgs/msg/RegionOfInterest"](
             x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),

@@ -61,6 +61,7 @@ from visualization_msgs.msg import MarkerArray
 
 from nbf_ros.io.convert import CameraInfoError, intrinsics_from_camera_info
 from nbf_ros.io.image_codec import ImageError, decode_compressed, decode_image
+from nbf_ros.io.undistort import Lens, LensReader, lens_summary
 from nbf_ros.msg import HumanPoseArray
 from nbf_ros.ros.diagnostics import PoseHealth
 from nbf_ros.ros.markers import human_markers
@@ -104,6 +105,7 @@ class _Frame:
     received: float  # time.monotonic() at arrival
     rgb: np.ndarray
     prepared: Any  # nbf_ros.pipeline.PreparedFrame
+    lens: Lens | None = None  # the lens the network's input was undistorted from
 
 
 def _logs_failure(callback: Callable[[PoseNode, LifecycleState], TransitionCallbackReturn]
@@ -142,7 +144,8 @@ class PoseNode(LifecycleNode):
         self._pipeline: Any = None
         self._tracker: Any = None
         self._mesh: Any = None
-        self._camera: tuple[np.ndarray, int, int] | None = None
+        self._camera: tuple[np.ndarray, int, int, Lens | None] | None = None  # K, w, h, lens
+        self._lenses = LensReader()  # one undistortion map per calibration
         self._camera_problem = "no camera_info received yet"
         self._depth: DepthStream | None = None  # use_depth: depth waiting for its frames
         self._depth_unused = 0  # frames served from colour alone while use_depth is on
@@ -347,7 +350,11 @@ class PoseNode(LifecycleNode):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         """Keep the latest intrinsics, or why they are unusable."""
         try:
-            self._camera = intrinsics_from_camera_info(msg)
+            K, width, height = intrinsics_from_camera_info(msg)
+            lens, unknown = self._lenses.read(msg, K, width, height)
+            self._camera = (K, width, height, lens)
+            if unknown:  # said once per model
+                self.get_logger().warning(unknown)
         except CameraInfoError as exc:
             self._camera = None
             self._camera_problem = f"invalid camera_info: {exc}"
@@ -412,19 +419,20 @@ class PoseNode(LifecycleNode):
         except ImageError as exc:
             raise FrameRejected("bad image", str(exc), f"bad image: {exc.kind}") from exc
 
-    def _intrinsics(self, rgb: np.ndarray) -> np.ndarray:
-        """K of the latest valid camera_info matching the frame's size, or FrameRejected."""
+    def _intrinsics(self, rgb: np.ndarray) -> tuple[np.ndarray, Lens | None]:
+        """K and lens (None: pinhole) of the latest valid camera_info matching the frame's
+        size, or FrameRejected."""
         camera = self._camera
         if camera is None:
             raise FrameRejected("camera_info", self._camera_problem,
                                 logged=self._camera_problem.startswith("invalid"))
-        K, width, height = camera
+        K, width, height, lens = camera
         if (width, height) != (rgb.shape[1], rgb.shape[0]):
             raise FrameRejected(
                 "camera_info size", f"camera_info is for {width} x {height} images, the image "
                 f"is {rgb.shape[1]} x {rgb.shape[0]} (is camera_info from another camera or "
                 "resolution?)")
-        return K
+        return K, lens
 
     def _process(self, item: tuple[Image | CompressedImage, float]) -> None:
         """Estimate the people of one frame and publish them (both halves, one thread)."""
@@ -452,9 +460,13 @@ class PoseNode(LifecycleNode):
         if pipe is None:
             return None
         rgb = self._decode(msg)
-        K = self._intrinsics(rgb)
+        K, lens = self._intrinsics(rgb)
+        if not self._settings["undistort"]:
+            lens = None
+        # Every stage sees a pinhole image (nbf_ros/io/undistort.py says why).
+        seen = rgb if lens is None else lens.rectify(rgb)
         depth = self._depth_for(msg, rgb, K)
-        return _Frame(msg, received, rgb, pipe.prepare(rgb, K, depth=depth))
+        return _Frame(msg, received, rgb, pipe.prepare(seen, K, depth=depth), lens)
 
     def _depth_for(self, msg: Image | CompressedImage, rgb: np.ndarray, K: np.ndarray
                    ) -> np.ndarray | None:
@@ -487,6 +499,8 @@ class PoseNode(LifecycleNode):
         msg, rgb, received = frame.msg, frame.rgb, frame.received
         stamp = msg.header.stamp.sec + msg.header.stamp.nanosec * 1e-9
         humans = pipe.finish_track(frame.prepared, tracker, stamp)
+        if frame.lens is not None:  # from the undistorted image onto the one received
+            frame.lens.to_raw(humans)
         if pipe.rejected:
             self._health.bad_fits += pipe.rejected
             self._warn("non-finite fit", f"{pipe.rejected} people dropped: their fit gave "
@@ -538,13 +552,15 @@ class PoseNode(LifecycleNode):
         state = "active" if self._active else (
             "configured" if self._pipeline is not None else "unconfigured")
         pipeline = self._pipeline  # read once: cleanup may clear it meanwhile
+        camera = self._camera  # and camera_info may replace this
         engine = (pipeline.engine_description if pipeline is not None
                   else f"{self._settings['engine']} (not loaded)")
         values = {"state": state, "engine": engine,
                   "device": self._device_name, "model": self._settings["model"],
                   "frames dropped (busy)": str(self._slot.dropped + self._ready.dropped),
                   "pipelined": "yes" if self._settings["pipelined"] else "no",
-                  "camera_info": "ok" if self._camera is not None else self._camera_problem}
+                  "camera_info": (lens_summary(camera[3], self._settings["undistort"])
+                                  if camera is not None else self._camera_problem)}
         if self._depth is not None:
             values["frames with depth"] = str(self._depth.paired)
             values["frames without depth"] = str(self._depth_unused)

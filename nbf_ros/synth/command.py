@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +32,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap",
                         help="bag storage (default mcap)")
     parser.add_argument("--compressed", action="store_true", help="bag images as JPEG")
+    parser.add_argument("--distortion", nargs="+", metavar=("MODEL", "D"),
+                        help="bag images through a lens: plumb_bob, rational_polynomial or "
+                             "equidistant and its coefficients D, e.g. --distortion plumb_bob "
+                             "-0.25 0.08 0 0 (also written into camera_info)")
     parser.add_argument("--preview", type=int, default=8, metavar="N",
                         help="also write preview.png of the first N scenes of a dataset "
                              "(0: none; default 8)")
@@ -61,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--preview must be >= 0")
     if args.occluders is not None and not 0.0 <= args.occluders <= 1.0:
         raise UsageError("--occluders must be a probability in [0, 1]")
+    distortion = _distortion(args.distortion) if args.distortion else None
+    if distortion is not None and not args.bag:
+        raise UsageError("--distortion is for bags (--bag)")
     mesh = BodyMesh.default()
     if args.bag:
         seq = SequenceConfig(frames=args.count, fps=args.fps)
@@ -76,7 +84,8 @@ def run(args: argparse.Namespace) -> int:
         changes["occluder_probability"] = args.occluders
     scene = replace(scene, **changes)
     if args.bag:
-        frames = write_sequence_bag(args.out, mesh, args.seed, replace(seq, scene=scene),
+        frames = write_sequence_bag(args.out, mesh, args.seed,
+                                    replace(seq, scene=scene, distortion=distortion),
                                     storage=args.storage, compressed=args.compressed,
                                     progress=not args.quiet)
         print(f"wrote {frames} frames at {args.fps:g} fps to {args.out} ({args.storage})")
@@ -92,3 +101,22 @@ def run(args: argparse.Namespace) -> int:
             save_preview([load_scene(f) for f in files], args.out / "preview.png")
             print(f"preview of {len(files)} scenes: {args.out / 'preview.png'}")
     return 0
+
+
+def _distortion(values: list[str]) -> tuple[str, tuple[float, ...]]:
+    """(model, D) of --distortion MODEL D..., or UsageError with the reason."""
+    from nbf_ros.io.undistort import DISTORTION_MODELS
+
+    model, *coefficients = values
+    count = DISTORTION_MODELS.get(model)
+    if count is None:
+        raise UsageError(f"--distortion model must be one of {', '.join(DISTORTION_MODELS)}, "
+                         f"got {model!r}")
+    try:
+        D = tuple(float(v) for v in coefficients)
+    except ValueError as exc:
+        raise UsageError(f"--distortion coefficients must be numbers: {exc}") from exc
+    if not 1 <= len(D) <= count or not all(math.isfinite(v) for v in D):
+        raise UsageError(f"--distortion {model} takes 1 to {count} finite coefficients "
+                         f"({len(D)} given)")
+    return model, D

@@ -21,6 +21,7 @@ from nbf_ros.io.depth_image import write_depth
 from nbf_ros.progress import tqdm
 from nbf_ros.synth.dataset import truth_estimates
 from nbf_ros.synth.depth import DepthSensor, RoomDepth, board_occluder
+from nbf_ros.synth.lens import DistortingCamera
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.motion import smooth_motion
 from nbf_ros.synth.poses import random_body_pose
@@ -45,6 +46,9 @@ class SequenceConfig:
     occluder_kinds: tuple[str, ...] = ()
     # Write registered depth (16UC1) from this sensor model into the bag; None: colour only.
     depth: DepthSensor | None = None
+    # Record the colour images through a lens (synth/lens.py): (model, D), also written into
+    # camera_info; the truth's pixels move with it. None: an ideal pinhole.
+    distortion: tuple[str, tuple[float, ...]] | None = None
 
     def __post_init__(self) -> None:
         if self.scene is None:
@@ -100,13 +104,19 @@ def write_sequence_bag(path: str | Path, mesh: BodyMesh, seed: int, config: Sequ
 
     period = int(round(1e9 / config.fps))
     written = 0
+    camera = None  # the lens of config.distortion, made with the first frame's K
     room = None
     with BagWriter(path, storage=storage, compressed=compressed) as bag:  # type: ignore[arg-type]
         frames = render_sequence(mesh, seed, config)
         for t, scene in enumerate(tqdm(frames, total=config.frames, desc="sequence",
                                        unit="frame", disable=not progress)):
-            bag.write_frame(start_ns + t * period, scene.image, scene.K,
-                            truth=truth_estimates(scene, mesh))
+            image, truth = scene.image, truth_estimates(scene, mesh)
+            if config.distortion is not None:
+                camera = camera or DistortingCamera(scene.K, image.shape[1], image.shape[0],
+                                                    *config.distortion)
+                image, truth = camera.image(image), camera.truth(truth)
+            bag.write_frame(start_ns + t * period, image, scene.K, truth=truth,
+                            distortion=config.distortion)
             if config.depth is not None:
                 room = room or RoomDepth(scene, config.depth, seed)
                 write_depth(bag, start_ns + t * period + config.depth.stamp_offset_ns(room.gen),
