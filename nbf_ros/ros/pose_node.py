@@ -32,6 +32,7 @@ serving.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import math
@@ -334,6 +335,7 @@ class PoseNode(LifecycleNode):
         # seldom makes: each configure/cleanup cycle kept another model and ONNX Runtime
         # session (with its thread), about 60 MiB.
         gc.collect()
+        _return_freed_memory()
         if device is not None and device.type == "cuda":
             import torch
 
@@ -566,6 +568,17 @@ class PoseNode(LifecycleNode):
             values["frames without depth"] = str(self._depth_unused)
         self._diag_pub.publish(self._health.array(self.get_clock().now().to_msg(),
                                                   self._device_name, values))
+
+
+def _return_freed_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim; elsewhere a
+    no-op). A model freed by cleanup leaves its pages in the malloc arenas of the threads
+    that used it, and the next configure allocates anew: without this the node's RSS grew
+    by about 20 MiB per cleanup/configure cycle under a flood, with nothing left alive."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):  # not glibc
+        pass
 
 
 def replace_depth(qos: QoSProfile, depth: int) -> QoSProfile:

@@ -200,9 +200,10 @@ def test_lifecycle_cycles_under_a_flood_keep_threads_and_memory_flat(rclpy_modul
         rss = [m for _, m in counts]
         # Each leaked cycle kept a model and an ONNX Runtime session: one thread and about
         # 60 MiB (24 -> 34 threads and 633 -> 1,216 MiB over 10 cycles). The first cycle
-        # may still grow the allocator's pools; after it nothing should.
+        # may still grow the allocator's pools; after it the heap only wanders (tens of MiB
+        # between cycles, however many), so the last three cycles' lowest is compared.
         assert threads[-1] <= threads[0], threads
-        assert rss[-1] - rss[0] < 80, [round(m) for m in rss]
+        assert min(rss[-3:]) - rss[0] < 150, [round(m) for m in rss]
         assert probe.poses, "the node answered no frame of the flood"
         assert node.process.poll() is None
     finally:
