@@ -4,7 +4,7 @@ before it (the feature network's detector, no landmarks), and MediaPipe's own ou
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -14,11 +14,16 @@ from nbf_ros.eval.image_scores import LABEL_JOINTS, Person, facing_from_3d
 from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.node_settings import apply_live_settings, build_pipeline, default_settings
 from nbf_ros.pipeline import PosePipeline
+from nbf_ros.progress import tqdm
 from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES, PersonLandmarks, frame_tensor
 
 __all__ = ["METHODS", "VIDEO_METHODS", "build_method"]
 
 FPS = 10.0  # vtest.avi's frame rate
+# The video runs the node's CPU real-time setting (bench/results/cpu_10fps.md): 5 steps per
+# tracked person instead of 20. With up to eight people a frame, the defaults cost about
+# 30 s a frame on a loaded 2-core CPU, too long for 200 frames per run.
+VIDEO_PARAMS = {"tracking_iterations": 5}
 
 # name -> (node parameters over config/pose.yaml, fit settings over the pipeline's)
 METHODS: dict[str, tuple[dict, dict]] = {
@@ -32,9 +37,9 @@ METHODS: dict[str, tuple[dict, dict]] = {
         {"detector": "network", "landmarks": False}, {}),
     "MediaPipe BlazePose (own output)": ({}, {}),
 }
-VIDEO_METHODS = ("full", "front-end landmarks (no fit)",
-                 "old front end (network detector, no landmarks)",
-                 "MediaPipe BlazePose (own output)")
+# The video (200 frames of up to eight people, every one fitted) costs most; the ablations
+# and the old front end are scored on the photographs only.
+VIDEO_METHODS = ("full", "front-end landmarks (no fit)", "MediaPipe BlazePose (own output)")
 
 
 @dataclass
@@ -43,6 +48,11 @@ class Method:
 
     image: Callable[[np.ndarray], list[Person]]
     video: Callable[[list[np.ndarray]], list[list[Person]]]
+
+
+def progress(frames: list[np.ndarray]) -> Iterable[np.ndarray]:
+    """The frames with a progress bar on a terminal (quiet in a log)."""
+    return tqdm(frames, desc="frames", unit="frame", leave=False)
 
 
 def camera(rgb: np.ndarray) -> np.ndarray:
@@ -94,9 +104,13 @@ def pipeline_method(params: dict, fit: dict, start: str | None = None) -> Method
         return [estimate_person(h) for h in pipe.estimate(rgb, camera(rgb))]
 
     def video(frames: list[np.ndarray]) -> list[list[Person]]:
+        apply_live_settings(pipe, tracker, {**settings, **VIDEO_PARAMS})
+        pipe.fit_config = replace(pipe.fit_config, **fit)
+        pipe.tracking_config = replace(pipe.tracking_config, **fit)
         tracker.reset()
+        pipe.forget_people()
         return [[estimate_person(h) for h in pipe.track(rgb, camera(rgb), tracker, i / FPS)]
-                for i, rgb in enumerate(frames)]
+                for i, rgb in enumerate(progress(frames))]
 
     return Method(image, video)
 
@@ -114,7 +128,7 @@ def landmarks_method(pipe: PosePipeline) -> Method:
         front.reset()
         tracker = Tracker()
         out = []
-        for i, rgb in enumerate(frames):
+        for i, rgb in enumerate(progress(frames)):
             people = front.find(rgb, frame_tensor(rgb), follow=True)
             matched = tracker.match(people.boxes, i / FPS)
             ids = tracker.update(matched, people.boxes, [None] * len(matched), i / FPS)
@@ -156,7 +170,8 @@ def mediapipe_method() -> Method:
 
     def video(frames: list[np.ndarray]) -> list[list[Person]]:
         with mp_pose.Pose(static_image_mode=False, model_complexity=1) as est:
-            return [people(est.process(np.ascontiguousarray(rgb)), rgb, 1) for rgb in frames]
+            return [people(est.process(np.ascontiguousarray(rgb)), rgb, 1)
+                    for rgb in progress(frames)]
 
     return Method(image, video)
 

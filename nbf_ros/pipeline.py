@@ -42,11 +42,17 @@ from nbf_ros.fitting.terms.depth_input import crop_depth
 from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.graph_replay import GraphReplay
 from nbf_ros.nbv.camera import crop_intrinsics
+from nbf_ros.paths import find_model_file
 from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
-from nbf_ros.vision.frontend.build import DETECTOR_NAMES, build_front_end, resolve_detector
+from nbf_ros.vision.frontend.build import (
+    DETECTOR_NAMES,
+    LANDMARK_MODEL,
+    nanodet_detector,
+    resolve_detector,
+)
 from nbf_ros.vision.frontend.fit_inputs import LANDMARK_STARTS, with_landmarks
-from nbf_ros.vision.frontend.front_end import FrontEndConfig
-from nbf_ros.vision.frontend.landmarks import PersonLandmarks, frame_tensor
+from nbf_ros.vision.frontend.front_end import FrontEnd, FrontEndConfig
+from nbf_ros.vision.frontend.landmarks import LandmarkModel, PersonLandmarks, frame_tensor
 from nbf_ros.vision.network import STRIDE, NetOutput
 from nbf_ros.vision.readout import CropReadout, read_crops
 from nbf_ros.vision.turn_head import read_turn
@@ -180,8 +186,11 @@ class PosePipeline:
             cfg.tracking_fit.render, opacity=opacity), **{**objective, **landmark},
             **graphs_off)
         self.detector = resolve_detector(cfg.detector)
-        self.front_end = build_front_end(
-            self.detector, self._network_boxes,
+        # Who finds people, with or without the landmark stage after it.
+        self.find_people = (nanodet_detector() if self.detector == "nanodet"
+                            else self._network_boxes)
+        self.front_end = FrontEnd(
+            self.find_people, LandmarkModel(find_model_file(LANDMARK_MODEL)),
             FrontEndConfig(detect_every=cfg.detect_every, max_people=cfg.max_people)
         ) if cfg.landmarks else None
         # Root-only steps of a cold fit, before a smaller live step count caps them, and
@@ -323,10 +332,9 @@ class PosePipeline:
             boxes, scores, landmarks = people.boxes, people.scores.tolist(), people.landmarks
         elif boxes is None:
             tic = time.perf_counter()
-            found = self.detect(image)
+            boxes, found = self.find_people(rgb)
             timing["detect"] = time.perf_counter() - tic
-            boxes = np.stack([d.box for d in found]) if found else np.zeros((0, 4))
-            scores = [d.score for d in found]
+            scores = found.tolist()
         else:
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
             scores = [1.0] * len(boxes)

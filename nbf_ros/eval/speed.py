@@ -97,11 +97,7 @@ def measure(pipeline, scene, boxes: np.ndarray, frames: int, warm: bool) -> dict
         start = time.perf_counter()
         rgb = decode_image(h, w, "rgb8", 3 * w, data)
         t_decode = time.perf_counter()
-        if pipeline.front_end is not None:  # the detector the node runs (see detect_every)
-            pipeline.front_end.detector(rgb)
-        else:
-            image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1).float() / 255
-            pipeline.detect(image)
+        pipeline.find_people(rgb)  # the node's detector (with landmarks: see detect_every)
         sync()
         t_detect = time.perf_counter()
         starts = ([states.index([j]) for j in range(states.batch)]
@@ -160,11 +156,7 @@ def measure_pipelined(pipeline, scene, boxes: np.ndarray, frames: int) -> dict[s
                     continue
                 start = time.perf_counter()
                 rgb = decode_image(h, w, "rgb8", 3 * w, data)
-                if pipeline.front_end is not None:
-                    pipeline.front_end.detector(rgb)
-                else:
-                    image = torch.from_numpy(rgb).to(pipeline.device).permute(2, 0, 1)
-                    pipeline.detect(image.float() / 255)
+                pipeline.find_people(rgb)
                 frame = pipeline.prepare(rgb, scene.K, boxes=boxes)
                 schedule.first_done(time.perf_counter() - start)
                 ready.put((start, frame))

@@ -468,7 +468,7 @@ class PoseNode(LifecycleNode):
         # Every stage sees a pinhole image (nbf_ros/io/undistort.py says why).
         seen = rgb if lens is None else lens.rectify(rgb)
         depth = self._depth_for(msg, rgb, K)
-        return _Frame(msg, received, rgb, pipe.prepare(seen, K, depth=depth), lens)
+        return _Frame(msg, received, rgb, pipe.prepare(seen, K, follow=True, depth=depth), lens)
 
     def _depth_for(self, msg: Image | CompressedImage, rgb: np.ndarray, K: np.ndarray
                    ) -> np.ndarray | None:

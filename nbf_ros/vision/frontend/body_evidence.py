@@ -15,7 +15,7 @@ import numpy as np
 
 from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES, PersonLandmarks
 
-__all__ = ["LIMB_JOINTS", "body_keypoints", "torso_rotation"]
+__all__ = ["LIMB_JOINTS", "body_keypoints", "person_confidence", "torso_rotation"]
 
 # Joint names shared by the body model's joint set and BlazePose's landmark names.
 LIMB_JOINTS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -54,3 +54,11 @@ def torso_rotation(lm: PersonLandmarks, rest_torso: np.ndarray) -> np.ndarray:  
     fix[:, 0, 0] = fix[:, 1, 1] = 1.0
     fix[:, 2, 2] = d  # a proper rotation, never a reflection
     return vt.transpose(0, 2, 1) @ fix @ u.transpose(0, 2, 1)
+
+
+def person_confidence(lm: PersonLandmarks) -> np.ndarray:  # [N]
+    """How sure the landmarks are of each person: the model's person score times the mean
+    chance that the limb joints lie in the image, so a person half out of view reads about
+    half (the score alone stays near 1 until the person is nearly gone)."""
+    idx = [LANDMARK_NAMES.index(name) for name in LIMB_JOINTS]
+    return lm.score * lm.presence[:, idx].mean(1)

@@ -1,15 +1,13 @@
-"""Building the front end a pipeline asks for: which detector, and the landmark model."""
+"""Which detector a pipeline asks for, and the front end's model files in models/."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from nbf_ros.paths import find_model_file
-from nbf_ros.vision.frontend.front_end import Detector, FrontEnd, FrontEndConfig
-from nbf_ros.vision.frontend.landmarks import LandmarkModel
+from nbf_ros.vision.frontend.front_end import Detector
 
-__all__ = ["DETECTOR_NAMES", "LANDMARK_MODEL", "build_front_end", "nanodet_detector",
-           "resolve_detector"]
+__all__ = ["DETECTOR_NAMES", "LANDMARK_MODEL", "nanodet_detector", "resolve_detector"]
 
 LANDMARK_MODEL = "pose_landmark_full.tflite"  # MediaPipe BlazePose GHUM full (models/)
 PERSON_DETECTOR_MODEL = "person_detector_nanodet_m_416.onnx"  # NanoDet-m (models/)
@@ -42,12 +40,3 @@ def nanodet_detector(device: str = "auto") -> Detector:
         return boxes.reshape(-1, 4), np.array([p.score for p in people], dtype=np.float64)
 
     return detect
-
-
-def build_front_end(detector: str, network_detector: Detector,
-                    config: FrontEndConfig | None = None, device: str = "auto") -> FrontEnd:
-    """A front end with the named detector (``network_detector`` is the feature network's
-    own head, for "network") and BlazePose's landmark model."""
-    kind = resolve_detector(detector)
-    detect = nanodet_detector(device) if kind == "nanodet" else network_detector
-    return FrontEnd(detect, LandmarkModel(find_model_file(LANDMARK_MODEL)), config)

@@ -53,10 +53,10 @@ def with_landmarks(read: CropReadout, lm: PersonLandmarks, crop_box: Tensor,  # 
                    crop_size: int, volume: NeuralBodyVolume, start: str = "pose"
                    ) -> CropReadout:
     """A readout whose keypoints are the landmarks', whose person prior is their mask, and
-    whose start is placed on them: the
-    world landmarks' pose (``start`` "pose"), the regressed pose turned by their torso
-    ("root") or the regressed pose as it is ("regression"). The regression head's own
-    joints stay as they were (its estimate, not the start)."""
+    whose start is placed on them: the world landmarks' pose (``start`` "pose"), the
+    regressed pose turned by their torso ("root") or the regressed pose as it is
+    ("regression"). The regression head's own joints stay as they were (its estimate, not
+    the start)."""
     if start not in LANDMARK_STARTS:
         raise ValueError(f"start must be one of {', '.join(LANDMARK_STARTS)}, got {start!r}")
     dev = read.features.device

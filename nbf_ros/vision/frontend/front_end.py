@@ -17,6 +17,7 @@ import numpy as np
 from torch import Tensor
 
 from nbf_ros.fitting.tracking import box_iou
+from nbf_ros.vision.frontend.body_evidence import person_confidence
 from nbf_ros.vision.frontend.landmarks import LandmarkModel, PersonLandmarks, concat_landmarks
 from nbf_ros.vision.frontend.roi import Roi, concat_rois, rois_from_boxes
 
@@ -52,7 +53,7 @@ class FrontEndPeople:
     """The people of one frame, best first."""
 
     boxes: np.ndarray  # [N, 4] around each person's landmarks, image pixels
-    scores: np.ndarray  # [N] the landmark model's person score
+    scores: np.ndarray  # [N] confidence: person score x share of limbs in the image
     landmarks: PersonLandmarks
     detected: bool  # whether the detector ran on this frame
 
@@ -101,14 +102,14 @@ class FrontEnd:
         people = read.index(_keep(read, cfg))
         self._next = people.next_roi if follow else None
         self._boxes = people.boxes()
-        return FrontEndPeople(self._boxes.copy(), people.score.copy(), people, detect)
+        return FrontEndPeople(self._boxes.copy(), person_confidence(people), people, detect)
 
     def _given(self, image: Tensor, boxes: np.ndarray) -> FrontEndPeople:
         """The caller's boxes [N, 4] as its people, one reading each, whatever they score
         (following starts afresh after them)."""
         self.reset()
         read = self.landmarks(image, rois_from_boxes(boxes))
-        return FrontEndPeople(boxes, read.score.copy(), read, False)
+        return FrontEndPeople(boxes, person_confidence(read), read, False)
 
     def read_box(self, images: list[Tensor], box: np.ndarray) -> PersonLandmarks:
         """Landmarks of one person box [4] in each of several frames [3, H, W]."""

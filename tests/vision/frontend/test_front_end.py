@@ -67,3 +67,25 @@ def test_given_boxes_are_read_one_each_whatever_they_score(landmark_model, perso
 def test_a_bad_detect_every_is_refused():
     with pytest.raises(ValueError, match="detect_every"):
         FrontEndConfig(detect_every=0)
+
+
+def test_a_person_half_out_of_the_image_is_reported_with_about_half_the_confidence(
+        landmark_model, person):
+    front = FrontEnd(CountingDetector(), landmark_model)
+    whole = front.find(person, frame_tensor(person), boxes=PERSON_BOX).scores[0]
+    top = np.ascontiguousarray(person[:115])  # cut at the hips: the legs leave the image
+    half = front.find(top, frame_tensor(top), boxes=PERSON_BOX).scores[0]
+    assert whole > 0.9
+    assert 0.2 < half < 0.75
+
+
+def test_the_named_detector_finds_people_without_the_landmark_stage(person):
+    from nbf_ros.fitting.tracking import box_iou
+    from nbf_ros.pipeline import PipelineConfig, PosePipeline
+
+    pipe = PosePipeline(PipelineConfig(detector="nanodet", landmarks=False, device="cpu",
+                                       engine="torch"))
+    K = np.array([[150.0, 0.0, 75.0], [0.0, 150.0, 110.0], [0.0, 0.0, 1.0]])
+    frame = pipe.prepare(person, K)
+    assert frame.landmarks is None and len(frame.boxes) == 1
+    assert box_iou(frame.boxes, PERSON_BOX)[0, 0] > 0.5
