@@ -15,7 +15,7 @@ Scores (nbf_ros/eval/image_scores.py): detection recall and precision at IoU 0.5
 people at least 50 px tall; PCK@0.1 and @0.2 of the labelled box's longer side on the 12
 limb joints (a person not found counts every joint as missed); facing (front or back) for
 people labelled so; on the video, id switches and tracks per pedestrian over the labelled
-frames (the video with the node's CPU real-time setting, 5 steps per tracked person).
+frames (the video with shorter fits: 5 steps per tracked person, 20 for a new one).
 Partly hidden people are scored apart as well. Camera: fx = fy = image width,
 centred (the media carry no calibration). Results: ``bench/results/real_media.{json,md,png}``
 and one overlay per image under ``bench/results/real_media/``.

@@ -20,10 +20,11 @@ from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES, PersonLandmarks, f
 __all__ = ["METHODS", "VIDEO_METHODS", "build_method"]
 
 FPS = 10.0  # vtest.avi's frame rate
-# The video runs the node's CPU real-time setting (bench/results/cpu_10fps.md): 5 steps per
-# tracked person instead of 20. With up to eight people a frame, the defaults cost about
-# 30 s a frame on a loaded 2-core CPU, too long for 200 frames per run.
-VIDEO_PARAMS = {"tracking_iterations": 5}
+# The video runs shorter fits: 5 steps per tracked person (the node's CPU real-time setting,
+# bench/results/cpu_10fps.md) and 20 for a new one, who starts from its world landmarks.
+# With up to eight people a frame the defaults (20 and 120) took about 30 s a frame on the
+# loaded 2-core CPU of 2026-12-07, too long for 200 frames.
+VIDEO_PARAMS = {"tracking_iterations": 5, "fit_iterations": 20}
 
 # name -> (node parameters over config/pose.yaml, fit settings over the pipeline's)
 METHODS: dict[str, tuple[dict, dict]] = {
