@@ -19,7 +19,7 @@ from torch import Tensor
 from nbf_ros.fitting.tracking import box_iou
 from nbf_ros.vision.frontend.body_evidence import person_confidence
 from nbf_ros.vision.frontend.landmarks import LandmarkModel, PersonLandmarks, concat_landmarks
-from nbf_ros.vision.frontend.roi import Roi, concat_rois, rois_from_boxes
+from nbf_ros.vision.frontend.roi import Roi, concat_rois, rois_from_boxes, upper_body_rois
 
 __all__ = ["FrontEnd", "FrontEndConfig", "FrontEndPeople"]
 
@@ -93,13 +93,15 @@ class FrontEnd:
             if followed is not None and len(boxes) and len(self._boxes):
                 new = box_iou(boxes, self._boxes).max(1) < cfg.followed_iou
                 boxes = boxes[new]
-            rois.append(rois_from_boxes(boxes))
+            # Each box read twice: as a whole person, and as the top of one whose legs are
+            # hidden (a table, a panel) or cut off; the better reading wins (_keep).
+            rois += [rois_from_boxes(boxes), upper_body_rois(boxes)]
             self._since_detect = 0
         else:
             self._since_detect += 1
         roi = _concat(rois)
         read = self.landmarks(image, roi)
-        people = read.index(_keep(read, cfg))
+        people = read.index(_keep(read, cfg, 0 if followed is None else len(followed)))
         self._next = people.next_roi if follow else None
         self._boxes = people.boxes()
         return FrontEndPeople(self._boxes.copy(), person_confidence(people), people, detect)
@@ -124,11 +126,17 @@ def _concat(rois: list[Roi]) -> Roi:
     return concat_rois(rois)
 
 
-def _keep(read: PersonLandmarks, cfg: FrontEndConfig) -> list[int]:
-    """Indices of the readings that hold a person, best score first, one per person (a
-    reading overlapping a better one is its duplicate), at most ``max_people``."""
-    order = [int(i) for i in np.argsort(-read.score, kind="stable")
-             if read.score[i] >= cfg.min_score]
+def _keep(read: PersonLandmarks, cfg: FrontEndConfig, followed: int) -> list[int]:
+    """Indices of the readings that hold a person, best score first, one per person, at most
+    ``max_people``. The first ``followed`` readings are followed people; the rest are the
+    detections' two readings each (whole person, then top of a person), of which the better
+    stands for that detection. A reading overlapping a better one is its duplicate."""
+    n = (len(read) - followed) // 2
+    best = [followed + j if read.score[followed + j] >= read.score[followed + n + j]
+            else followed + n + j for j in range(n)]
+    candidates = list(range(followed)) + best
+    order = sorted((i for i in candidates if read.score[i] >= cfg.min_score),
+                   key=lambda i: -read.score[i])
     if not order:
         return []
     boxes = read.boxes()

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["Roi", "concat_rois", "rois_from_alignment", "rois_from_boxes", "sample_rois"]
+__all__ = ["Roi", "concat_rois", "rois_from_alignment", "rois_from_boxes", "sample_rois",
+           "upper_body_rois"]
 
 ROI_SCALE = 1.25  # ROI side / person extent (box longer side, or twice the alignment span)
 
@@ -84,6 +85,17 @@ def rois_from_boxes(boxes: np.ndarray, scale: float = ROI_SCALE) -> Roi:
     side = (boxes[:, 2:] - boxes[:, :2]).max(1) * scale
     down = np.tile([0.0, 1.0], (len(boxes), 1))
     return Roi(centre, side, down)
+
+
+def upper_body_rois(boxes: np.ndarray, scale: float = ROI_SCALE) -> Roi:
+    """Upright square ROIs for boxes [N, 4] that may hold only the top of a person (the
+    rest hidden behind a table or cut by the frame): the person taken twice the box's height,
+    head at the box's top, as the landmark model wants the whole body in view."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    height = 2.0 * (boxes[:, 3] - boxes[:, 1])
+    centre = np.stack(((boxes[:, 0] + boxes[:, 2]) / 2, boxes[:, 1] + height / 2), 1)
+    down = np.tile([0.0, 1.0], (len(boxes), 1))
+    return Roi(centre, height * scale, down)
 
 
 def rois_from_alignment(hip: np.ndarray, top: np.ndarray, scale: float = ROI_SCALE) -> Roi:

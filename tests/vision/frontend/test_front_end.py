@@ -11,6 +11,7 @@ import pytest
 from nbf_ros.vision.frontend.build import nanodet_detector
 from nbf_ros.vision.frontend.front_end import FrontEnd, FrontEndConfig
 from nbf_ros.vision.frontend.landmarks import frame_tensor
+from nbf_ros.vision.frontend.roi import rois_from_boxes
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 PERSON_BOX = np.array([[14.5, 21.0, 87.0, 219.0]])  # by eye, tests/data/basketball1_person.png
@@ -89,3 +90,19 @@ def test_the_named_detector_finds_people_without_the_landmark_stage(person):
     frame = pipe.prepare(person, K)
     assert frame.landmarks is None and len(frame.boxes) == 1
     assert box_iou(frame.boxes, PERSON_BOX)[0, 0] > 0.5
+
+
+def test_a_person_whose_legs_are_hidden_is_read_from_a_box_around_the_rest(
+        landmark_model, person):
+    hidden = person.copy()
+    hidden[115:] = 128  # a grey table in front of the hips and legs
+    top = np.array([[14.5, 21.0, 87.0, 115.0]])  # what a detector sees of them
+
+    def detector(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return top.copy(), np.ones(1)
+
+    whole_only = landmark_model(frame_tensor(hidden), rois_from_boxes(top)).score[0]
+    people = FrontEnd(detector, landmark_model).find(hidden, frame_tensor(hidden),
+                                                     follow=False)
+    assert len(people.scores) == 1
+    assert people.landmarks.score[0] > max(0.5, whole_only)
