@@ -58,8 +58,9 @@ def run_offline(bag: Path, settings: dict[str, Any], results: Path | None,
                 tic = time.perf_counter()
                 # A distorted frame is fitted undistorted, its estimates put back on it.
                 lens = frame.lens if settings.get("undistort", True) else None
-                rgb = frame.rgb if lens is None else lens.rectify(frame.rgb)
-                humans = pipeline.track(rgb, frame.K, tracker, frame.stamp_ns / 1e9)
+                rgb, K = ((frame.rgb, frame.K) if lens is None
+                          else (lens.rectify(frame.rgb), lens.camera))
+                humans = pipeline.track(rgb, K, tracker, frame.stamp_ns / 1e9)
                 if lens is not None:
                     lens.to_raw(humans)
                 records.append(FrameRecord(frame.stamp_ns, humans, frame.truth,

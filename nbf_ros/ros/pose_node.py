@@ -466,9 +466,10 @@ class PoseNode(LifecycleNode):
         if not self._settings["undistort"]:
             lens = None
         # Every stage sees a pinhole image (nbf_ros/io/undistort.py says why).
-        seen = rgb if lens is None else lens.rectify(rgb)
+        seen, seen_K = (rgb, K) if lens is None else (lens.rectify(rgb), lens.camera)
         depth = self._depth_for(msg, rgb, K)
-        return _Frame(msg, received, rgb, pipe.prepare(seen, K, follow=True, depth=depth), lens)
+        return _Frame(msg, received, rgb, pipe.prepare(seen, seen_K, follow=True, depth=depth),
+                      lens)
 
     def _depth_for(self, msg: Image | CompressedImage, rgb: np.ndarray, K: np.ndarray
                    ) -> np.ndarray | None:

@@ -142,3 +142,36 @@ class TestLensReader:
             self, model: str, D: tuple[float, ...], says: str) -> None:
         with pytest.raises(CameraInfoError, match=says):
             LensReader().read(camera_info(model, D), K, 640, 480)
+
+
+class TestWholeFieldCamera:
+    def test_every_raw_pixel_stays_in_view_of_the_undistorted_image(self) -> None:
+        info = camera_info("plumb_bob", LENSES["plumb_bob"])
+        lens, _ = LensReader().read(info, K, 640, 480)
+        u, v = np.linspace(0, 639, 41), np.linspace(0, 479, 31)
+        border = np.concatenate([np.stack((u, np.zeros_like(u)), 1),
+                                 np.stack((u, np.full_like(u, 479.0)), 1),
+                                 np.stack((np.zeros_like(v), v), 1),
+                                 np.stack((np.full_like(v, 639.0), v), 1)])
+        seen = lens.to_rectified(border)
+        assert (seen >= -0.5).all() and (seen[:, 0] <= 639.5).all() and (seen[:, 1] <= 479.5).all()
+        # Just enough: the tightest raw border point touches the edge of the output.
+        assert min(seen.min(), 639 - seen[:, 0].max(), 479 - seen[:, 1].max()) < 1.0
+        np.testing.assert_allclose(lens.camera[:2, 2], K[:2, 2])
+        assert lens.camera[0, 0] / K[0, 0] == pytest.approx(lens.camera[1, 1] / K[1, 1])
+        assert lens.camera[0, 0] < K[0, 0]
+
+    def test_a_pincushion_lens_keeps_k(self) -> None:
+        lens, _ = LensReader().read(camera_info("plumb_bob", (0.2, 0.0, 0.0, 0.0, 0.0)),
+                                    K, 640, 480)
+        np.testing.assert_array_equal(lens.camera, K)
+
+    def test_estimates_on_the_undistorted_image_go_back_to_their_raw_pixels(
+            self, make_estimate) -> None:  # noqa: ANN001
+        lens, _ = LensReader().read(camera_info("equidistant", LENSES["equidistant"]), K, 640,
+                                    480)
+        raw = np.random.default_rng(5).uniform([20, 20], [620, 460], (24, 2))
+        human = make_estimate(2)
+        human.keypoints_2d = lens.to_rectified(raw)
+        lens.to_raw([human])
+        assert np.abs(human.keypoints_2d - raw).max() < 0.05

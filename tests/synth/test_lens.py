@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from nbf_ros.io.bag_reader import read_frames
-from nbf_ros.io.undistort import distort_pixels
+from nbf_ros.io.undistort import Lens, distort_pixels
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import SceneConfig
 from nbf_ros.synth.sequences import SequenceConfig, render_sequence, write_sequence_bag
@@ -31,9 +31,10 @@ def test_a_bag_through_a_lens_carries_it_and_moves_the_truth(mesh: BodyMesh,
         np.testing.assert_allclose(frame.lens.D, PLUMB_BOB)
         # The image is the rendering seen through the lens, not the rendering itself ...
         assert np.abs(frame.rgb.astype(int) - scene.image).mean() > 2.0
-        # ... and undistorting it gives the rendering back away from the cropped corners.
+        # ... and undistorting it into camera K gives the rendering back (the corners see
+        # past the rendering).
         centre = (slice(24, 72), slice(32, 96))
-        back = frame.lens.rectify(frame.rgb)
+        back = Lens(frame.K, 128, 96, "plumb_bob", frame.lens.D).rectify(frame.rgb)
         assert np.abs(back[centre].astype(int) - scene.image[centre]).mean() < 4.0
         expected = distort_pixels(scene.people[0].keypoints, scene.K, "plumb_bob", PLUMB_BOB)
         np.testing.assert_allclose(frame.truth[0].keypoints_2d, expected, atol=1e-3)
