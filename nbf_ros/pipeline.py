@@ -50,7 +50,11 @@ from nbf_ros.vision.frontend.build import (
     nanodet_detector,
     resolve_detector,
 )
-from nbf_ros.vision.frontend.fit_inputs import LANDMARK_STARTS, with_landmarks
+from nbf_ros.vision.frontend.fit_inputs import (
+    LANDMARK_STARTS,
+    placed_on_keypoints,
+    with_landmarks,
+)
 from nbf_ros.vision.frontend.front_end import FrontEnd, FrontEndConfig
 from nbf_ros.vision.frontend.landmarks import LandmarkModel, PersonLandmarks, frame_tensor
 from nbf_ros.vision.network import STRIDE, NetOutput
@@ -531,6 +535,9 @@ class PosePipeline:
                 init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
+                if read.person_prior is not None:  # landmark keypoints: this frame's place
+                    init = placed_on_keypoints(init, keypoints, confidence, camera,
+                                               self.volume)
             prior = read.person_prior
             res = self.fitter.fit(features, camera, init, keypoints, confidence, config=cfg,
                                   turn=turn, depth=depth if sel is None or depth is None

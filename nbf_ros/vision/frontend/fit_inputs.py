@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.fitting.state import BodyState
+from nbf_ros.nbv.camera import CropCamera
 from nbf_ros.nbv.volume import NeuralBodyVolume
 from nbf_ros.vision.frontend.body_evidence import TORSO, body_keypoints, torso_rotation
 from nbf_ros.vision.frontend.landmark_pose import landmark_pose
@@ -19,7 +20,8 @@ from nbf_ros.vision.frontend.landmarks import ROI_SIZE, PersonLandmarks
 from nbf_ros.vision.network import STRIDE
 from nbf_ros.vision.readout import CropReadout, solve_translation
 
-__all__ = ["LANDMARK_STARTS", "crop_cells", "mask_on_cells", "with_landmarks"]
+__all__ = ["LANDMARK_STARTS", "crop_cells", "mask_on_cells", "placed_on_keypoints",
+           "with_landmarks"]
 
 # Where a fit with landmarks starts (with_landmarks).
 LANDMARK_STARTS = ("pose", "root", "regression")
@@ -87,3 +89,19 @@ def with_landmarks(read: CropReadout, lm: PersonLandmarks, crop_box: Tensor,  # 
                           read.camera.width).to(dev)
     return replace(read, keypoints=kp, keypoint_confidence=cf,
                    regression=BodyState(rot, trans, given.shape), person_prior=prior)
+
+
+@torch.no_grad()
+def placed_on_keypoints(state: BodyState, keypoints: Tensor,  # [B, J, 2] feature cells
+                        confidence: Tensor, camera: CropCamera,  # [B, J]
+                        volume: NeuralBodyVolume) -> BodyState:
+    """Bodies kept in their pose but moved to where this frame's keypoints put them (least
+    squares, solve_translation; where the keypoints cannot say, the depth stays).
+
+    A warm start takes the last frame's body; a walking person has moved on by then, often
+    farther than a few small tracking steps can follow (10 cm a frame at 10 fps).
+    """
+    rel = volume.body(state.rotations, torch.zeros_like(state.translation), state.shape).joints
+    fallback = state.translation[:, 2]
+    trans = solve_translation(rel, keypoints, confidence, camera.K, fallback)
+    return BodyState(state.rotations, trans, state.shape)

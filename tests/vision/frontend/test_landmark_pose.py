@@ -59,3 +59,24 @@ def test_a_posed_body_is_recovered_from_landmarks_at_its_own_joints(body):
         want, have = truth[e] - truth[j], got[e] - got[j]
         cos = want @ have / np.linalg.norm(want) / np.linalg.norm(have)
         assert cos > np.cos(np.radians(2.0)), (joint, end)
+
+
+def test_a_warm_start_is_moved_to_where_this_frames_keypoints_put_it(body):
+    from nbf_ros.fitting.state import BodyState
+    from nbf_ros.nbv.camera import CropCamera, project
+    from nbf_ros.nbv.volume import NeuralBodyVolume
+    from nbf_ros.vision.frontend.fit_inputs import placed_on_keypoints
+
+    volume = NeuralBodyVolume.load(find_model_file("nbv_anny.npz"))
+    names = body.joint_names
+    rot = torch.eye(3).repeat(1, len(names), 1, 1)
+    rot[0, 0] = axis_angle_to_matrix(torch.tensor([3.0, 0.2, 0.0]))
+    shape = torch.zeros(1, body.num_shape)
+    truth = torch.tensor([[0.3, -0.1, 4.0]])
+    K = torch.tensor([[[40.0, 0.0, 16.0], [0.0, 40.0, 16.0], [0.0, 0.0, 1.0]]])
+    keypoints = project(body(rot, truth, shape).joints, K)
+    last = BodyState(rot, torch.tensor([[0.0, 0.0, 3.5]]), shape)  # where it was
+    moved = placed_on_keypoints(last, keypoints, torch.ones(1, len(names)),
+                                CropCamera(K, 32, 32), volume)
+    torch.testing.assert_close(moved.translation, truth, atol=2e-3, rtol=0)
+    assert moved.rotations is last.rotations  # the pose stays the last frame's
