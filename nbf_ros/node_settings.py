@@ -87,8 +87,9 @@ PARAMS: tuple[ParamSpec, ...] = (
     # Front end (read on configure).
     ParamSpec("detector", "auto",
               "who finds people: nanodet (real-trained multi-person detector, models/), "
-              "network (the feature network's own centre head) or auto (nanodet when its "
-              "model file is there)", choices=DETECTOR_NAMES),
+              "network (the feature network's own centre head) or auto (both, each person "
+              "confirmed by the landmarks; nanodet alone without landmarks)",
+              choices=DETECTOR_NAMES),
     ParamSpec("landmarks", True,
               "read every person with BlazePose's landmark model (models/): its keypoints "
               "enter the fit, its world landmarks start it, its person score confirms each "

@@ -47,6 +47,7 @@ from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
 from nbf_ros.vision.frontend.build import (
     DETECTOR_NAMES,
     LANDMARK_MODEL,
+    joined,
     nanodet_detector,
     resolve_detector,
 )
@@ -93,7 +94,7 @@ class PipelineConfig:
     cuda_graphs: bool = True
     detection_threshold: float = 0.3  # centre heatmap probability to accept a person
     # Who finds people: "nanodet" (real-trained, models/), "network" (the feature network's
-    # own centre head) or "auto" (nanodet when its model file is there).
+    # own centre head) or "auto" (both with landmarks, NanoDet without; build.py says why).
     detector: str = "auto"
     # BlazePose landmarks (models/, real-trained) for every person found: their keypoints
     # enter the fit, their world landmarks turn its start, and their person score confirms
@@ -189,10 +190,11 @@ class PosePipeline:
         self.tracking_config = replace(cfg.tracking_fit, render=replace(
             cfg.tracking_fit.render, opacity=opacity), **{**objective, **landmark},
             **graphs_off)
-        self.detector = resolve_detector(cfg.detector)
+        self.detector = resolve_detector(cfg.detector, cfg.landmarks)
         # Who finds people, with or without the landmark stage after it.
-        self.find_people = (nanodet_detector() if self.detector == "nanodet"
-                            else self._network_boxes)
+        self.find_people = {"nanodet": nanodet_detector, "network": lambda: self._network_boxes,
+                            "both": lambda: joined(nanodet_detector(), self._network_boxes)
+                            }[self.detector]()
         self.front_end = FrontEnd(
             self.find_people, LandmarkModel(find_model_file(LANDMARK_MODEL)),
             FrontEndConfig(detect_every=cfg.detect_every, max_people=cfg.max_people)
