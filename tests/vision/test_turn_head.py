@@ -244,7 +244,9 @@ def test_the_turn_head_command_stores_a_head_the_pipeline_reads(tiny_model,
     assert load_turn_head(tiny_model[0]) is None  # --out leaves the original alone
 
     update_model_meta(out, fit={"hypotheses": 2, "hypothesis_turn_prior_weight": 0.1})
-    pipeline = PosePipeline(PipelineConfig(model=str(out), device="cpu", engine="torch"))
+    # Two starts asked for: on a CPU the pipeline's default is one (PipelineConfig.hypotheses).
+    pipeline = PosePipeline(PipelineConfig(model=str(out), device="cpu", engine="torch",
+                                           hypotheses=2))
     image = (torch.rand(96, 96, 3, generator=torch.Generator().manual_seed(4)) * 255).to(
         torch.uint8).numpy()
     K = [[80.0, 0.0, 48.0], [0.0, 80.0, 48.0], [0.0, 0.0, 1.0]]
