@@ -15,7 +15,12 @@ from nbf_ros.fitting.tracking import Tracker
 from nbf_ros.node_settings import apply_live_settings, build_pipeline, default_settings
 from nbf_ros.pipeline import PosePipeline
 from nbf_ros.progress import tqdm
-from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES, PersonLandmarks, frame_tensor
+from nbf_ros.vision.frontend.landmarks import (
+    LANDMARK_NAMES,
+    PersonLandmarks,
+    frame_tensor,
+    landmark_boxes,
+)
 
 __all__ = ["METHODS", "VIDEO_METHODS", "build_method"]
 
@@ -156,11 +161,7 @@ def mediapipe_method() -> Method:
         marks = result.pose_landmarks.landmark
         xy = np.array([[m.x * w, m.y * h] for m in marks[:33]])
         world = np.array([[m.x, m.y, m.z] for m in result.pose_world_landmarks.landmark[:33]])
-        # The box our front end draws around landmarks (PersonLandmarks.boxes), clipped.
-        lo, hi = xy.min(0), xy.max(0)
-        pad = 0.08 * (hi - lo).max()
-        box = clipped(np.array([[lo[0] - pad, lo[1] - 2 * pad, hi[0] + pad, hi[1] + pad]]),
-                      rgb)[0]
+        box = clipped(landmark_boxes(xy[None]), rgb)[0]  # as our front end's, clipped
         idx = [LANDMARK_NAMES.index(name) for name in LABEL_JOINTS]
         joints = np.concatenate((xy[idx], np.full((len(idx), 1), 2.0)), 1)
         return [Person(box, joints, facing_from_3d(world, LANDMARK_NAMES), track_id=track)]

@@ -22,7 +22,8 @@ from torch import Tensor
 from nbf_ros.vision.frontend.roi import Roi, concat_rois, rois_from_alignment, sample_rois
 from nbf_ros.vision.frontend.runtime import ModelRunner
 
-__all__ = ["LANDMARK_NAMES", "LandmarkModel", "PersonLandmarks", "concat_landmarks", "frame_tensor"]
+__all__ = ["LANDMARK_NAMES", "LandmarkModel", "PersonLandmarks", "concat_landmarks", "frame_tensor",
+           "landmark_boxes"]
 
 ROI_SIZE = 256  # the landmark model's input side
 NUM_BODY = 33  # body landmarks; 6 auxiliary ones follow
@@ -65,15 +66,20 @@ class PersonLandmarks:
                                self.mask[idx], self.next_roi.index(idx))
 
     def boxes(self) -> np.ndarray:  # [N, 4]
-        """Boxes x0, y0, x1, y1 around each person's body landmarks, grown by a margin for
-        the head top and the feet below the ankles. Points outside the image count (clip
-        to it where needed): a person cut by the frame's edge reaches that edge, as a
-        person's box in labelled data does."""
-        if not len(self):
-            return np.zeros((0, 4))
-        lo, hi = self.xy.min(1), self.xy.max(1)  # [N, 2]
-        pad = 0.08 * (hi - lo).max(1)
-        return np.stack((lo[:, 0] - pad, lo[:, 1] - 2 * pad, hi[:, 0] + pad, hi[:, 1] + pad), 1)
+        """Boxes around each person's body landmarks (landmark_boxes)."""
+        return landmark_boxes(self.xy)
+
+
+def landmark_boxes(xy: np.ndarray) -> np.ndarray:  # [N, L, 2] -> [N, 4]
+    """Boxes x0, y0, x1, y1 around each person's landmarks [N, L, 2], grown by a margin for
+    the head top and the feet below the ankles. Points outside the image count (clip to it
+    where needed): a person cut by the frame's edge reaches that edge, as a person's box in
+    labelled data does."""
+    if not len(xy):
+        return np.zeros((0, 4))
+    lo, hi = xy.min(1), xy.max(1)  # [N, 2]
+    pad = 0.08 * (hi - lo).max(1)
+    return np.stack((lo[:, 0] - pad, lo[:, 1] - 2 * pad, hi[:, 0] + pad, hi[:, 1] + pad), 1)
 
 
 class LandmarkModel:
