@@ -29,7 +29,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from nbf_ros.device import resolve_device
@@ -40,9 +39,11 @@ from nbf_ros.fitting.fitter import Fitter
 from nbf_ros.fitting.state import BodyState, FitResult
 from nbf_ros.fitting.terms.depth_input import crop_depth
 from nbf_ros.fitting.tracking import Tracker
+from nbf_ros.frame_input import frame_input
 from nbf_ros.graph_replay import GraphReplay
 from nbf_ros.nbv.camera import crop_intrinsics
 from nbf_ros.paths import find_model_file
+from nbf_ros.vision.centre_detection import MAX_PEOPLE, Detection, centre_peaks, peak_detections
 from nbf_ros.vision.engines import ENGINE_NAMES, create_engine
 from nbf_ros.vision.frontend.build import (
     DETECTOR_NAMES,
@@ -58,7 +59,8 @@ from nbf_ros.vision.frontend.fit_inputs import (
 )
 from nbf_ros.vision.frontend.front_end import FrontEnd, FrontEndConfig
 from nbf_ros.vision.frontend.landmarks import LandmarkModel, PersonLandmarks, frame_tensor
-from nbf_ros.vision.network import STRIDE, NetOutput
+from nbf_ros.vision.network import NetOutput
+from nbf_ros.vision.person_crops import resample_crops, square_crop_boxes
 from nbf_ros.vision.readout import CropReadout, read_crops
 from nbf_ros.vision.turn_head import read_turn
 from nbf_ros.vision.weights import (
@@ -71,9 +73,6 @@ from nbf_ros.vision.weights import (
 )
 
 __all__ = ["MAX_PEOPLE", "Detection", "PipelineConfig", "PosePipeline", "PreparedFrame"]
-
-MAX_PEOPLE = 32  # most people a frame may hold (detection reads this many peaks)
-
 
 @dataclass
 class PipelineConfig:
@@ -133,14 +132,6 @@ class PipelineConfig:
         if self.engine not in ENGINE_NAMES:
             raise ValueError(f"engine must be one of {', '.join(ENGINE_NAMES)}, got "
                              f"{self.engine!r}")
-
-
-@dataclass
-class Detection:
-    """A person found in the frame: box (x0, y0, x1, y1) in image pixels and its score."""
-
-    box: np.ndarray
-    score: float
 
 
 @dataclass
@@ -234,23 +225,11 @@ class PosePipeline:
     @torch.no_grad()
     def detect(self, image: Tensor) -> list[Detection]:
         """People in an RGB frame tensor [3, H, W] in [0, 1], best first."""
-        cfg = self.config
-        _, h, w = image.shape
-        scale = cfg.detect_size / max(h, w)
         # One transfer for all candidates: score, cell index, box width and height.
         found = torch.cat(self._peaks_graph(image), 1).cpu().numpy()
-        mw = (round(w * scale) + 31) // 32 * 32 // STRIDE  # centre map width, cells
-        out = []
-        for value, idx, bw, bh in found[:cfg.max_people]:
-            if not value >= cfg.detection_threshold:  # also stops at NaN (a broken model)
-                break
-            cy, cx = divmod(int(idx), mw)
-            centre = np.array([cx + 0.5, cy + 0.5]) * STRIDE
-            half = np.array([bw, bh], dtype=np.float64) / 2
-            box = np.concatenate((centre - half, centre + half)) / scale
-            if np.isfinite(box).all():
-                out.append(Detection(box.astype(np.float32), float(value)))
-        return out
+        cfg = self.config
+        return peak_detections(found, tuple(image.shape[1:]), cfg.detect_size, cfg.max_people,
+                               cfg.detection_threshold)
 
     def _network_boxes(self, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The network head's person boxes [N, 4] and scores [N] in an RGB uint8 frame."""
@@ -259,45 +238,16 @@ class PosePipeline:
         return boxes.astype(np.float64), np.array([d.score for d in found])
 
     def _peaks(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The strongest person-centre peaks of a frame [3, H, W]: scores [k, 1], flat
-        cell indices [k, 1] (as floats) and box sizes [k, 2] in detection pixels, best
-        first, k the most people a node may ask for (no host sync: a graph replays it)."""
-        _, h, w = image.shape
-        scale = self.config.detect_size / max(h, w)
-        dh, dw = round(h * scale), round(w * scale)
-        small = F.interpolate(image[None], size=(dh, dw), mode="bilinear", antialias=True,
-                              align_corners=False)
-        ph, pw = -dh % 32, -dw % 32
-        small = F.pad(small, (0, pw, 0, ph), value=0.5)  # mid grey: neither edge nor person
-        out = self.engine(small)
-        heat = out.centre[0, 0].sigmoid()
-        peaks = heat == F.max_pool2d(heat[None, None], 3, 1, 1)[0, 0]
-        score = torch.where(peaks, heat, torch.zeros_like(heat)).flatten()
-        top = torch.topk(score, min(MAX_PEOPLE, score.numel()))
-        # Fractions of the detection image; scaled by Python numbers, not a tensor from the
-        # host (an upload, which a CUDA graph cannot hold).
-        fraction = out.size[0].flatten(1)[:, top.indices].clamp_min(0.02)
-        size = torch.stack((fraction[0] * small.shape[3], fraction[1] * small.shape[2]), 1)
-        return top.values[:, None], top.indices[:, None].float(), size
+        """``centre_peaks`` of a frame [3, H, W] through this pipeline's engine."""
+        return centre_peaks(self.engine, image, self.config.detect_size)
 
     def crop_boxes(self, boxes: np.ndarray) -> np.ndarray:
         """Square crop boxes [N, 4] around detection boxes [N, 4]."""
-        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
-        half = (boxes[:, 2:] - boxes[:, :2]).max(1, keepdims=True) * self.config.crop_margin / 2
-        return np.concatenate((centre - half, centre + half), 1)
+        return square_crop_boxes(boxes, self.config.crop_margin)
 
     def _crops(self, image: Tensor, boxes: Tensor) -> Tensor:
         """Crops [N, 3, S, S] of the frame, resampled bilinearly (zeros outside)."""
-        s = self.config.crop_size
-        _, h, w = image.shape
-        t = (torch.arange(s, device=image.device, dtype=torch.float32) + 0.5) / s
-        xs = boxes[:, 0, None] + t * (boxes[:, 2] - boxes[:, 0])[:, None]  # [N, S] pixels
-        ys = boxes[:, 1, None] + t * (boxes[:, 3] - boxes[:, 1])[:, None]
-        gx = (2 * xs / w - 1)[:, None, :].expand(-1, s, -1)
-        gy = (2 * ys / h - 1)[:, :, None].expand(-1, -1, s)
-        grid = torch.stack((gx, gy), -1)
-        return F.grid_sample(image[None].expand(len(boxes), -1, -1, -1), grid,
-                             mode="bilinear", align_corners=False)
+        return resample_crops(image, boxes, self.config.crop_size)
 
     def estimate(self, rgb: np.ndarray, K: np.ndarray,
                  boxes: np.ndarray | None = None,
@@ -417,21 +367,7 @@ class PosePipeline:
 
     def _inputs(self, rgb: np.ndarray, K: np.ndarray) -> tuple[Tensor, np.ndarray]:
         """The frame as a [3, H, W] tensor in [0, 1] on the device, and K as float64 [3, 3]."""
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8 or 0 in rgb.shape:
-            raise ValueError(f"expected an RGB uint8 image [H, W, 3], got {rgb.dtype} "
-                             f"{rgb.shape}")
-        if min(rgb.shape[:2]) * self.config.detect_size < max(rgb.shape[:2]):
-            # Detection's downscaled frame would have a side of under one pixel.
-            raise ValueError(f"image of {rgb.shape[1]} x {rgb.shape[0]} pixels is too long "
-                             f"and thin to detect people in (sides over "
-                             f"{self.config.detect_size}:1)")
-        K_np = np.asarray(K, dtype=np.float64)
-        if K_np.shape != (3, 3) or not np.isfinite(K_np).all() or K_np[0, 0] <= 0 \
-                or K_np[1, 1] <= 0:
-            raise ValueError("K must be a finite 3 x 3 intrinsics matrix with positive focal "
-                             "lengths")
-        image = torch.from_numpy(np.ascontiguousarray(rgb)).to(self.device)
-        return image.permute(2, 0, 1).float() / 255.0, K_np
+        return frame_input(rgb, K, self.config.detect_size, self.device)
 
     def _people(self, frame: PreparedFrame, warm_starts: list[BodyState | None] | None
                 ) -> tuple[list[HumanEstimate], list[int]]:
