@@ -54,8 +54,8 @@ from nbf_ros.estimate import HumanEstimate, JointState
 from nbf_ros.io.convert import CameraInfoError
 
 __all__ = ["DISTORTION_MODELS", "Lens", "LensReader", "distort_normalized", "distort_pixels",
-           "lens_summary", "pixel_grid", "remap", "sampling_grid", "undistort_normalized",
-           "undistort_pixels"]
+           "lens_summary", "pixel_grid", "remap", "remap_nearest", "sampling_grid",
+           "undistort_normalized", "undistort_pixels"]
 
 # Model name (sensor_msgs/distortion_models.h) -> number of coefficients in D.
 DISTORTION_MODELS: dict[str, int] = {"plumb_bob": 5, "rational_polynomial": 8,
@@ -218,6 +218,18 @@ def remap(rgb: np.ndarray,  # [H, W, 3] uint8
     return out[0].permute(1, 2, 0).add(0.5).clamp_(0, 255).to(torch.uint8).contiguous().numpy()
 
 
+def remap_nearest(values: np.ndarray,  # [H, W] float32, e.g. depth in metres
+                  grid: torch.Tensor) -> np.ndarray:  # [h, w] float32
+    """Nearest-pixel resampling of a one-channel map on a sampling grid (outside: 0). For
+    depth: a bilinear blend across an edge would be a surface that is not there (a flying
+    pixel), and a blend with a no-return 0 a surface too near; nearest copies only values
+    the sensor measured. Remapping pixels keeps each value a camera z: undistortion moves
+    where a point is imaged, not how far in front of the camera it lies."""
+    image = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))[None, None]
+    out = F.grid_sample(image, grid, mode="nearest", padding_mode="zeros", align_corners=True)
+    return out[0, 0].numpy()
+
+
 @dataclass(eq=False)
 class Lens:
     """A distorting camera: its pinhole intrinsics, image size and distortion model."""
@@ -229,7 +241,7 @@ class Lens:
     D: np.ndarray  # coefficients, padded to the model's length
     # [3, 3] the undistorted image's intrinsics (None: K itself); see whole_field_camera.
     K_out: np.ndarray | None = None
-    _grid: torch.Tensor | None = field(default=None, repr=False)  # [1, H, W, 2] cached map
+    _map: torch.Tensor | None = field(default=None, repr=False)  # [1, H, W, 2] cached map
 
     @property
     def camera(self) -> np.ndarray:  # [3, 3]
@@ -239,12 +251,24 @@ class Lens:
     def rectify(self, rgb: np.ndarray) -> np.ndarray:  # [H, W, 3] uint8
         """The undistorted (pinhole ``camera``, same size) image of a raw [H, W, 3] uint8
         frame."""
-        if self._grid is None:
+        return remap(rgb, self._grid())
+
+    def rectify_depth(self, depth: np.ndarray) -> np.ndarray:  # [H, W] float32, 0 = none
+        """The depth map registered to a raw frame [H, W], on the undistorted image's pixels
+        (the same map as ``rectify``, nearest pixel: ``remap_nearest``)."""
+        if depth.shape != (self.height, self.width):
+            raise ValueError(f"depth is {depth.shape[1]}x{depth.shape[0]}, the lens's image "
+                             f"{self.width}x{self.height}")
+        return remap_nearest(depth, self._grid())
+
+    def _grid(self) -> torch.Tensor:  # [1, H, W, 2]
+        """The undistortion's sampling grid, computed once per lens."""
+        if self._map is None:
             # For each output pixel, where the lens put it in the raw image: the forward
             # model only, so the map is exact and needs no iteration.
             source = self._out_to_raw(pixel_grid(self.width, self.height))
-            self._grid = sampling_grid(source, self.width, self.height)
-        return remap(rgb, self._grid)
+            self._map = sampling_grid(source, self.width, self.height)
+        return self._map
 
     def _out_to_raw(self, uv: np.ndarray) -> np.ndarray:  # [..., 2]
         """Pixels of the undistorted image [..., 2] -> pixels of the raw image."""

@@ -468,6 +468,8 @@ class PoseNode(LifecycleNode):
         # Every stage sees a pinhole image (nbf_ros/io/undistort.py says why).
         seen, seen_K = (rgb, K) if lens is None else (lens.rectify(rgb), lens.camera)
         depth = self._depth_for(msg, rgb, K)
+        if lens is not None and depth is not None:  # registered to the raw colour image
+            depth = lens.rectify_depth(depth)
         return _Frame(msg, received, rgb, pipe.prepare(seen, seen_K, follow=True, depth=depth),
                       lens)
 
