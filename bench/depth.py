@@ -45,6 +45,7 @@ CONDITIONS: dict[str, dict[str, Any] | None] = {
     "depth, no depth term": {"depth_weight": 0.0},
     "depth, no start from depth": {"depth_start": False},
     "depth, no depth occlusion": {"depth_occlusion": False},
+    "depth, shape held": {"depth_shape": False},
 }
 # (seed, people, occluder kind): each kind with one and with two people.
 BAGS = [(301, 1, "table"), (302, 2, "table"), (303, 1, "pole"), (304, 2, "pole"),

@@ -94,6 +94,10 @@ class FitConfig:
     depth_surface: float = 0.08  # metres from the body's front surface to its joints
     depth_occlusion: bool = True
     depth_occlusion_margin: float = 0.15
+    # With depth, also fit shape (as fit_shape): the distance is measured, so a person
+    # larger or smaller than the start's shape must be explained by shape; with shape held,
+    # the image's size pulls the body nearer or farther against the depth.
+    depth_shape: bool = True
     render: RenderConfig = field(default_factory=RenderConfig)
 
     @classmethod

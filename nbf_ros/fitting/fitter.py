@@ -100,6 +100,8 @@ class Fitter:
         the depth term (fitting/terms/depth.py); ``person_prior``: the clutter model's prior
         where FitConfig.person_prior is on (fitting/terms/person_prior.py)."""
         cfg = config or self.config
+        if depth is not None and cfg.depth_shape and not cfg.fit_shape:
+            cfg = dataclasses.replace(cfg, fit_shape=True)
         if not cfg.person_prior or cfg.match != "posterior":
             person_prior = None
         started = time.perf_counter()

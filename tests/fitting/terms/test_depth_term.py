@@ -115,6 +115,29 @@ class TestFitWithDepth:
         assert depth_error < 0.03
         assert colour_error > 2 * depth_error
 
+    def test_with_depth_a_larger_person_is_fitted_by_shape_not_moved_nearer(
+            self, capsule_volume) -> None:
+        # The person is 15% larger than the start's shape (shape0 is overall scale): held at
+        # that shape, the features pull the body nearer to look as large, against the depth.
+        gen = torch.Generator().manual_seed(4)
+        pose = random_states(capsule_volume, 1, gen)
+        truth = BodyState(pose.rotations, pose.translation, torch.tensor([[1.5, 0.0]]))
+        scene = feature_scene(capsule_volume, truth, gen, size=SIZE, noise=0.5)
+        posed = capsule_volume.pose(truth.rotations, truth.translation, truth.shape)
+        r = render(posed.points, capsule_volume.sigma, scene.camera, CFG.render)
+        skin = expected_depth(posed.points, pixel_rays(scene.camera), r.index, r.weight) - 0.03
+        depth = torch.where(r.foreground > 0.3, skin, torch.zeros_like(skin)).flatten(1)
+        start = BodyState(truth.rotations, truth.translation, torch.zeros(1, 2))
+        fits = {held: Fitter(capsule_volume, FitConfig.tracking(
+                    iterations=40, depth_start=False, lr=0.02, depth_shape=not held)).fit(
+                        scene.features, scene.camera, start, depth=depth)
+                for held in (False, True)}
+        error = {held: abs(float(fit.state.translation[0, 2] - truth.translation[0, 2]))
+                 for held, fit in fits.items()}
+        assert float(fits[False].state.shape[0, 0]) > 0.2  # grown towards 1.5
+        assert float(fits[True].state.shape.abs().max()) == 0.0
+        assert error[True] > 2 * error[False]
+
     def test_the_start_from_depth_moves_the_body_to_the_measured_distance(
             self, capsule_volume) -> None:
         scene, depth = depth_scene(capsule_volume, seed=5)
