@@ -136,8 +136,9 @@ def landmarks_method(pipe: PosePipeline) -> Method:
         out = []
         for i, rgb in enumerate(progress(frames)):
             people = front.find(rgb, frame_tensor(rgb), follow=True)
-            matched = tracker.match(people.boxes, i / FPS)
-            ids = tracker.update(matched, people.boxes, [None] * len(matched), i / FPS)
+            matched = tracker.match(people.boxes, i / FPS, people.ids)
+            ids = tracker.update(matched, people.boxes, [None] * len(matched), i / FPS,
+                                 people.ids)
             out.append(landmark_people(people.landmarks, clipped(people.boxes, rgb),
                                        people.scores, ids))
         return out

@@ -123,9 +123,14 @@ PARAMS: tuple[ParamSpec, ...] = (
               live=True),
     ParamSpec("warm_start", True, "start tracked people's fits from their previous frame",
               live=True),
-    ParamSpec("track_timeout", 1.0, "seconds (image time) before an unseen track ends",
+    ParamSpec("track_timeout", 2.0, "seconds (image time) before an unseen track ends",
               0.01, 60.0, live=True),
-    ParamSpec("track_min_iou", 0.2, "box overlap needed to continue a track", 0.01, 0.99,
+    ParamSpec("track_min_iou", 0.1,
+              "box overlap (or half the nearness within track_reach) needed to continue a "
+              "track", 0.01, 0.99, live=True),
+    ParamSpec("track_reach", 1.0,
+              "centre distance, in box heights, within which a box of similar size may "
+              "continue a track without overlapping it (0: overlap only)", 0.0, 10.0,
               live=True),
     # Output (live).
     ParamSpec("publish_markers", True, "publish humans/markers for RViz", live=True),
@@ -241,4 +246,5 @@ def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,
                                        compile_step=compiled, **landmark)
     tracker.config = TrackerConfig(timeout=settings["track_timeout"],
                                    min_iou=settings["track_min_iou"],
+                                   reach=settings["track_reach"],
                                    warm_start=settings["warm_start"])

@@ -148,6 +148,7 @@ class PreparedFrame:
     timing: dict[str, float]  # seconds per stage so far
     landmarks: PersonLandmarks | None = None  # the front end's reading of the people
     depth: Tensor | None = None  # [N, h*w] registered depth on each crop's fitting grid, m
+    keys: np.ndarray | None = None  # [N] the front end's ids of the people it follows
 
 
 class PosePipeline:
@@ -280,12 +281,13 @@ class PosePipeline:
         started = time.perf_counter()
         image, K_np = self._inputs(rgb, K)
         timing = {"preprocess": time.perf_counter() - started}
-        landmarks = None
+        landmarks = keys = None
         if self.front_end is not None:
             tic = time.perf_counter()
             people = self.front_end.find(rgb, image.cpu(), follow, boxes)
             timing["landmarks"] = time.perf_counter() - tic
             boxes, scores, landmarks = people.boxes, people.scores.tolist(), people.landmarks
+            keys = people.ids
         elif boxes is None:
             tic = time.perf_counter()
             boxes, found = self.find_people(rgb)
@@ -296,7 +298,7 @@ class PosePipeline:
             scores = [1.0] * len(boxes)
         Kt = torch.as_tensor(K_np, dtype=torch.float32, device=self.device)
         frame = PreparedFrame((image.shape[1], image.shape[2]), Kt, boxes, scores, None, None,
-                              timing, landmarks)
+                              timing, landmarks, keys=keys)
         if len(boxes):
             tic = time.perf_counter()
             frame.crop_box = torch.as_tensor(self.crop_boxes(boxes), dtype=torch.float32,
@@ -349,11 +351,12 @@ class PosePipeline:
                      now: float) -> list[HumanEstimate]:
         """Second half of a video frame (time ``now``, seconds): tracking and fitting."""
         started = time.perf_counter()
-        matched = tracker.match(frame.boxes, now)
+        matched = tracker.match(frame.boxes, now, frame.keys)
         humans, kept = self._people(frame, tracker.warm_starts(matched))
         states = [self.last_states.index([i]) if self.last_states is not None else None
                   for i in range(len(humans))]
-        ids = tracker.update([matched[i] for i in kept], frame.boxes[kept], states, now)
+        ids = tracker.update([matched[i] for i in kept], frame.boxes[kept], states, now,
+                             None if frame.keys is None else frame.keys[kept])
         for human, track_id in zip(humans, ids, strict=True):
             human.track_id = track_id
         self._finished(frame, started)

@@ -1,4 +1,5 @@
-"""Tracker: ids follow people across frames by box overlap; tracks end after their timeout."""
+"""Tracker: ids follow people across frames by the front end's ids, box overlap or nearness;
+tracks end after their timeout."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from nbf_ros.fitting.state import BodyState
-from nbf_ros.fitting.tracking import Tracker, TrackerConfig, box_iou
+from nbf_ros.fitting.tracking import Tracker, TrackerConfig, box_affinity, box_iou
 
 
 def body(x: float) -> BodyState:
@@ -20,11 +21,13 @@ def box(x0: float, width: float = 50.0) -> np.ndarray:
     return np.array([x0, 10.0, x0 + width, 110.0])
 
 
-def step(tracker: Tracker, boxes: list[np.ndarray], now: float) -> list[int]:
+def step(tracker: Tracker, boxes: list[np.ndarray], now: float,
+         keys: list[int] | None = None) -> list[int]:
     """One processed frame: match, then update with one state per box; the ids."""
     arr = np.stack(boxes) if boxes else np.zeros((0, 4))
-    matched = tracker.match(arr, now)
-    return tracker.update(matched, arr, [body(float(b[0])) for b in boxes], now)
+    key_arr = None if keys is None else np.array(keys)
+    matched = tracker.match(arr, now, key_arr)
+    return tracker.update(matched, arr, [body(float(b[0])) for b in boxes], now, key_arr)
 
 
 class TestBoxIou:
@@ -36,7 +39,42 @@ class TestBoxIou:
         assert box_iou(box(0)[None], box(25)[None])[0, 0] == pytest.approx(1 / 3)
 
 
+class TestBoxAffinity:
+    def test_a_near_box_of_the_same_size_continues_without_overlap(self) -> None:
+        # 60 px apart, boxes 100 px tall: no overlap, 0.6 heights apart.
+        affinity = box_affinity(box(0)[None], box(60)[None], reach=1.0)[0, 0]
+        assert box_iou(box(0)[None], box(60)[None])[0, 0] == 0.0
+        assert affinity == pytest.approx(0.5 * (1 - 0.6))
+
+    def test_a_box_twice_the_height_is_not_near(self) -> None:
+        tall = np.array([0.0, 10.0, 50.0, 210.0])
+        far = tall + [60.0, 0.0, 60.0, 0.0]
+        assert box_affinity(box(0)[None], far[None], reach=1.0)[0, 0] == 0.0
+
+    def test_reach_zero_is_the_overlap(self) -> None:
+        assert box_affinity(box(0)[None], box(25)[None], reach=0.0)[0, 0] == pytest.approx(
+            1 / 3)
+
+
 class TestTracker:
+    def test_the_front_ends_id_beats_box_overlap(self) -> None:
+        # Two people cross: their boxes swap places, the front end that follows them knows.
+        tracker = Tracker()
+        assert step(tracker, [box(0), box(30)], 0.0, keys=[7, 8]) == [1, 2]
+        assert step(tracker, [box(30), box(0)], 0.1, keys=[7, 8]) == [1, 2]
+
+    def test_a_new_front_end_id_continues_a_lost_track_nearby(self) -> None:
+        # The front end lost a person and found them again: a new key, the same place.
+        tracker = Tracker()
+        step(tracker, [box(0)], 0.0, keys=[3])
+        step(tracker, [], 0.5, keys=[])
+        assert step(tracker, [box(40)], 1.0, keys=[9]) == [1]
+
+    def test_a_key_still_followed_is_not_taken_by_a_new_one(self) -> None:
+        tracker = Tracker()
+        step(tracker, [box(0)], 0.0, keys=[3])
+        assert step(tracker, [box(2), box(4)], 0.1, keys=[3, 4]) == [1, 2]
+
     def test_moving_people_keep_their_ids(self) -> None:
         tracker = Tracker()
         first = step(tracker, [box(0), box(200)], 0.0)

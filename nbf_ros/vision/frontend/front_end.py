@@ -6,6 +6,12 @@ person's next ROI comes from its alignment landmarks, and the landmark model's p
 confirms it in every frame it is published (a person who walked away scores low and is
 dropped, so no track outlives its evidence). The detector runs on the first frame, every
 ``detect_every`` frames after it (to pick up newcomers), and whenever nobody is followed.
+
+Each person keeps one id while followed, so the tracker need not guess identity from box
+overlap where people walk past each other. The landmark model alone is too willing: on
+``vtest.avi`` it scored a camera tripod 0.8-0.96 as a person for 180 frames. So a followed
+person must also be seen by the detector now and then: one it misses on ``confirm_runs``
+runs in a row is dropped.
 """
 
 from __future__ import annotations
@@ -38,6 +44,9 @@ class FrontEndConfig:
     followed_iou: float = 0.3
     # Two readings whose landmark boxes overlap this much are one person (IoU).
     duplicate_iou: float = 0.6
+    # Detector runs in a row that may miss a followed person before it is dropped (0: the
+    # landmarks alone keep a person).
+    confirm_runs: int = 3
 
     def __post_init__(self) -> None:
         if self.detect_every < 1:
@@ -46,6 +55,8 @@ class FrontEndConfig:
             raise ValueError(f"min_score must be in (0, 1), got {self.min_score}")
         if self.max_people < 1:
             raise ValueError(f"max_people must be >= 1, got {self.max_people}")
+        if self.confirm_runs < 0:
+            raise ValueError(f"confirm_runs must be >= 0, got {self.confirm_runs}")
 
 
 @dataclass
@@ -56,6 +67,7 @@ class FrontEndPeople:
     scores: np.ndarray  # [N] confidence: person score x share of limbs in the image
     landmarks: PersonLandmarks
     detected: bool  # whether the detector ran on this frame
+    ids: np.ndarray  # [N] int: one per person while the front end follows it
 
 
 class FrontEnd:
@@ -66,12 +78,15 @@ class FrontEnd:
         self.detector = detector
         self.landmarks = landmarks
         self.config = config or FrontEndConfig()
+        self._next_id = 1  # ids keep counting up: an id is never given twice
         self.reset()
 
     def reset(self) -> None:
         """Forget the people followed (the next frame runs the detector)."""
         self._next: Roi | None = None
         self._boxes = np.zeros((0, 4))
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._missed = np.zeros(0, dtype=np.int64)  # detector runs in a row without a box
         self._since_detect = 0
 
     def find(self, rgb: np.ndarray, image: Tensor, follow: bool = True,
@@ -84,34 +99,80 @@ class FrontEnd:
         if given is not None:
             return self._given(image, given)
         followed = self._next if follow and self._next is not None else None
-        rois: list[Roi] = [] if followed is None else [followed]
+        if followed is None:
+            self._ids, self._missed = self._ids[:0], self._missed[:0]
         detect = (followed is None or len(followed) == 0
                   or self._since_detect + 1 >= cfg.detect_every)
+        boxes = np.zeros((0, 4))
         if detect:
             boxes, _ = self.detector(rgb)
             boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-            if followed is not None and len(boxes) and len(self._boxes):
-                new = box_iou(boxes, self._boxes).max(1) < cfg.followed_iou
-                boxes = boxes[new]
-            # Each box read twice: as a whole person, and as the top of one whose legs are
-            # hidden (a table, a panel) or cut off; the better reading wins (_keep).
-            rois += [rois_from_boxes(boxes), upper_body_rois(boxes)]
             self._since_detect = 0
+            if followed is not None:
+                followed, boxes = self._confirm(followed, boxes)
         else:
             self._since_detect += 1
-        roi = _concat(rois)
-        read = self.landmarks(image, roi)
-        people = read.index(_keep(read, cfg, 0 if followed is None else len(followed)))
+        n_followed = 0 if followed is None else len(followed)
+        # Each box read twice: as a whole person, and as the top of one whose legs are
+        # hidden (a table, a panel) or cut off; the better reading wins (_keep).
+        rois = ([] if followed is None else [followed]) + (
+            [rois_from_boxes(boxes), upper_body_rois(boxes)] if len(boxes) else [])
+        read = self.landmarks(image, _concat(rois))
+        kept = _keep(read, cfg, n_followed)
+        ids, missed = self._identities(read, kept, n_followed)
+        people = read.index(kept)
         self._next = people.next_roi if follow else None
-        self._boxes = people.boxes()
-        return FrontEndPeople(self._boxes.copy(), person_confidence(people), people, detect)
+        self._boxes, self._ids, self._missed = people.boxes(), ids, missed
+        return FrontEndPeople(self._boxes.copy(), person_confidence(people), people, detect,
+                              ids.copy())
+
+    def _confirm(self, followed: Roi, boxes: np.ndarray) -> tuple[Roi, np.ndarray]:
+        """The followed people the detector still supports (its boxes [M, 4] overlap theirs,
+        or it has missed them fewer than ``confirm_runs`` times in a row), and its boxes of
+        people not followed yet."""
+        cfg = self.config
+        overlap = box_iou(boxes, self._boxes) >= cfg.followed_iou  # [M, F]
+        self._missed = np.where(overlap.any(0), 0, self._missed + 1)
+        keep = (self._missed < cfg.confirm_runs if cfg.confirm_runs
+                else np.ones(len(self._missed), dtype=bool))
+        self._ids, self._missed, self._boxes = (self._ids[keep], self._missed[keep],
+                                                self._boxes[keep])
+        new = ~overlap[:, keep].any(1)
+        return followed.index(np.flatnonzero(keep)), boxes[new]
+
+    def _identities(self, read: PersonLandmarks, kept: list[int],
+                    followed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Ids [K] and detector misses [K] of the kept readings: a followed person keeps its
+        own; a new reading that won over a followed one as its duplicate takes that one's; any
+        other is a new person."""
+        ids = np.zeros(len(kept), dtype=np.int64)
+        missed = np.zeros(len(kept), dtype=np.int64)
+        boxes = read.boxes()
+        taken = {i for i in kept if i < followed}
+        for k, i in enumerate(kept):
+            if i < followed:
+                ids[k], missed[k] = self._ids[i], self._missed[i]
+                continue
+            dropped = [j for j in range(followed) if j not in taken]
+            if dropped:
+                overlap = box_iou(boxes[i], boxes[dropped])[0]
+                j = dropped[int(overlap.argmax())]
+                if overlap.max() >= self.config.duplicate_iou:
+                    ids[k] = self._ids[j]
+                    taken.add(j)
+                    continue
+            ids[k] = self._next_id
+            self._next_id += 1
+        return ids, missed
 
     def _given(self, image: Tensor, boxes: np.ndarray) -> FrontEndPeople:
         """The caller's boxes [N, 4] as its people, one reading each, whatever they score
         (following starts afresh after them)."""
         self.reset()
         read = self.landmarks(image, rois_from_boxes(boxes))
-        return FrontEndPeople(boxes, person_confidence(read), read, False)
+        ids = np.arange(self._next_id, self._next_id + len(boxes))
+        self._next_id += len(boxes)
+        return FrontEndPeople(boxes, person_confidence(read), read, False, ids)
 
     def read_box(self, images: list[Tensor], box: np.ndarray) -> PersonLandmarks:
         """Landmarks of one person box [4] in each of several frames [3, H, W]."""
