@@ -15,7 +15,8 @@ import numpy as np
 
 from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES, PersonLandmarks
 
-__all__ = ["LIMB_JOINTS", "body_keypoints", "person_confidence", "torso_rotation"]
+__all__ = ["LIMB_JOINTS", "body_keypoints", "person_confidence", "torso_distance",
+           "torso_rotation"]
 
 # Joint names shared by the body model's joint set and BlazePose's landmark names.
 LIMB_JOINTS = ("left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_wrist",
@@ -62,3 +63,29 @@ def person_confidence(lm: PersonLandmarks) -> np.ndarray:  # [N]
     half (the score alone stays near 1 until the person is nearly gone)."""
     idx = [LANDMARK_NAMES.index(name) for name in LIMB_JOINTS]
     return lm.score * lm.presence[:, idx].mean(1)
+
+
+def torso_distance(xy: np.ndarray) -> np.ndarray:  # [N, 33, 2] -> [N, N]
+    """How far apart each two readings' torsos are (nose, shoulders, hips: mean distance of
+    the same points over the mean of the two torso lengths), taking the smaller of left as
+    left and left as right: the landmark model sometimes reads one person twice, once
+    facing the other way (messi5.jpg: 0.2 torso lengths apart mirrored, 0.6 as read)."""
+    names = ("nose", *TORSO)
+    idx = [LANDMARK_NAMES.index(name) for name in names]
+    mirror = [LANDMARK_NAMES.index(_mirrored(name)) for name in names]
+    pts, flipped = xy[:, idx], xy[:, mirror]  # [N, 5, 2]
+    shoulders, hips = pts[:, 3:5].mean(1), pts[:, 1:3].mean(1)
+    length = np.maximum(np.linalg.norm(shoulders - hips, axis=-1), 1.0)  # [N]
+    scale = 0.5 * (length[:, None] + length[None, :])
+    as_read = np.linalg.norm(pts[:, None] - pts[None], axis=-1).mean(-1)
+    swapped = np.linalg.norm(pts[:, None] - flipped[None], axis=-1).mean(-1)
+    return np.minimum(as_read, swapped) / scale
+
+
+def _mirrored(name: str) -> str:
+    """The landmark on the other side of the body (the nose is its own)."""
+    if name.startswith("left_"):
+        return "right_" + name[5:]
+    if name.startswith("right_"):
+        return "left_" + name[6:]
+    return name

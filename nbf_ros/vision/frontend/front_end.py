@@ -23,7 +23,7 @@ import numpy as np
 from torch import Tensor
 
 from nbf_ros.fitting.tracking import box_iou
-from nbf_ros.vision.frontend.body_evidence import person_confidence
+from nbf_ros.vision.frontend.body_evidence import person_confidence, torso_distance
 from nbf_ros.vision.frontend.landmarks import LandmarkModel, PersonLandmarks, concat_landmarks
 from nbf_ros.vision.frontend.roi import Roi, concat_rois, rois_from_boxes, upper_body_rois
 
@@ -42,8 +42,10 @@ class FrontEndConfig:
     max_people: int = 8
     # A detection overlapping a followed person's box this much is that person (IoU).
     followed_iou: float = 0.3
-    # Two readings whose landmark boxes overlap this much are one person (IoU).
+    # Two readings whose landmark boxes overlap this much are one person (IoU)...
     duplicate_iou: float = 0.6
+    # ... and so are two whose torsos lie this close, in torso lengths (torso_distance).
+    duplicate_torso: float = 0.3
     # Detector runs in a row that may miss a followed person before it is dropped (0: the
     # landmarks alone keep a person).
     confirm_runs: int = 3
@@ -147,20 +149,17 @@ class FrontEnd:
         other is a new person."""
         ids = np.zeros(len(kept), dtype=np.int64)
         missed = np.zeros(len(kept), dtype=np.int64)
-        boxes = read.boxes()
+        same = same_person(read, self.config)
         taken = {i for i in kept if i < followed}
         for k, i in enumerate(kept):
             if i < followed:
                 ids[k], missed[k] = self._ids[i], self._missed[i]
                 continue
-            dropped = [j for j in range(followed) if j not in taken]
-            if dropped:
-                overlap = box_iou(boxes[i], boxes[dropped])[0]
-                j = dropped[int(overlap.argmax())]
-                if overlap.max() >= self.config.duplicate_iou:
-                    ids[k] = self._ids[j]
-                    taken.add(j)
-                    continue
+            twins = [j for j in range(followed) if j not in taken and same[i, j]]
+            if twins:
+                ids[k] = self._ids[twins[0]]
+                taken.add(twins[0])
+                continue
             ids[k] = self._next_id
             self._next_id += 1
         return ids, missed
@@ -187,11 +186,19 @@ def _concat(rois: list[Roi]) -> Roi:
     return concat_rois(rois)
 
 
+def same_person(read: PersonLandmarks, cfg: FrontEndConfig) -> np.ndarray:  # [N, N] bool
+    """Whether each two readings are of one person: their boxes overlap by
+    ``duplicate_iou`` or their torsos lie within ``duplicate_torso`` torso lengths."""
+    boxes = read.boxes()
+    return ((box_iou(boxes, boxes) >= cfg.duplicate_iou)
+            | (torso_distance(read.xy) < cfg.duplicate_torso))
+
+
 def _keep(read: PersonLandmarks, cfg: FrontEndConfig, followed: int) -> list[int]:
     """Indices of the readings that hold a person, best score first, one per person, at most
     ``max_people``. The first ``followed`` readings are followed people; the rest are the
     detections' two readings each (whole person, then top of a person), of which the better
-    stands for that detection. A reading overlapping a better one is its duplicate."""
+    stands for that detection. A reading of the same person as a better one is its duplicate."""
     n = (len(read) - followed) // 2
     best = [followed + j if read.score[followed + j] >= read.score[followed + n + j]
             else followed + n + j for j in range(n)]
@@ -200,10 +207,10 @@ def _keep(read: PersonLandmarks, cfg: FrontEndConfig, followed: int) -> list[int
                    key=lambda i: -read.score[i])
     if not order:
         return []
-    boxes = read.boxes()
+    same = same_person(read, cfg)
     kept: list[int] = []
     for i in order:
-        if kept and box_iou(boxes[i], boxes[kept]).max() >= cfg.duplicate_iou:
+        if kept and same[i, kept].any():
             continue
         kept.append(i)
         if len(kept) == cfg.max_people:

@@ -143,3 +143,31 @@ def test_without_confirmation_the_landmarks_alone_keep_a_followed_person(
                      FrontEndConfig(detect_every=1, confirm_runs=0))
     image = frame_tensor(person)
     assert [len(front.find(person, image).scores) for _ in range(4)] == [1, 1, 1, 1]
+
+
+def _mirror(xy: np.ndarray) -> np.ndarray:  # [N, 33, 2]
+    """The same points with every left landmark and its right one swapped."""
+    from nbf_ros.vision.frontend.landmarks import LANDMARK_NAMES
+
+    swap = [LANDMARK_NAMES.index(n.replace("left_", "RIGHT_").replace("right_", "left_")
+                                 .replace("RIGHT_", "right_")) for n in LANDMARK_NAMES]
+    return xy[:, swap]
+
+
+def test_a_person_read_twice_facing_opposite_ways_is_one_torso(landmark_model, person):
+    from nbf_ros.vision.frontend.body_evidence import torso_distance
+
+    xy = landmark_model(frame_tensor(person), rois_from_boxes(PERSON_BOX)).xy
+    both = np.concatenate((xy, _mirror(xy)))
+    assert torso_distance(both)[0, 1] == pytest.approx(0.0, abs=1e-9)
+    as_read = np.linalg.norm(xy[0] - _mirror(xy)[0], axis=-1).mean()
+    assert as_read > 5.0  # the mirrored reading's points are elsewhere, as read
+
+
+def test_two_people_side_by_side_are_two_torsos(landmark_model, person):
+    from nbf_ros.vision.frontend.body_evidence import torso_distance
+
+    xy = landmark_model(frame_tensor(person), rois_from_boxes(PERSON_BOX)).xy
+    beside = xy + [PERSON_BOX[0, 2] - PERSON_BOX[0, 0], 0.0]  # one person-width right
+    distance = torso_distance(np.concatenate((xy, beside)))[0, 1]
+    assert distance > FrontEndConfig().duplicate_torso
