@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from nbf_ros.fitting.tracking import box_iou
@@ -40,7 +41,8 @@ class FrontEndConfig:
     detect_every: int = 5  # frames between detector runs while someone is followed (1: all)
     min_score: float = 0.5  # landmark model's person score needed to keep a person
     max_people: int = 8
-    # A detection overlapping a followed person's box this much is that person (IoU).
+    # A detection overlapping a followed person's box this much is that person (IoU; one
+    # detection per person).
     followed_iou: float = 0.3
     # Two readings whose landmark boxes overlap this much are one person (IoU)...
     duplicate_iou: float = 0.6
@@ -133,13 +135,19 @@ class FrontEnd:
         or it has missed them fewer than ``confirm_runs`` times in a row), and its boxes of
         people not followed yet."""
         cfg = self.config
-        overlap = box_iou(boxes, self._boxes) >= cfg.followed_iou  # [M, F]
-        self._missed = np.where(overlap.any(0), 0, self._missed + 1)
+        iou = box_iou(boxes, self._boxes)  # [M, F]
+        # One detection per followed person, the best overlapping: in a group walking close
+        # together a neighbour's box overlaps a followed one too, and is a person to read.
+        pairs = np.zeros_like(iou, dtype=bool)
+        if iou.size:
+            rows, cols = linear_sum_assignment(-iou)
+            pairs[rows, cols] = iou[rows, cols] >= cfg.followed_iou
+        self._missed = np.where(pairs.any(0), 0, self._missed + 1)
         keep = (self._missed < cfg.confirm_runs if cfg.confirm_runs
                 else np.ones(len(self._missed), dtype=bool))
         self._ids, self._missed, self._boxes = (self._ids[keep], self._missed[keep],
                                                 self._boxes[keep])
-        new = ~overlap[:, keep].any(1)
+        new = ~pairs[:, keep].any(1)
         return followed.index(np.flatnonzero(keep)), boxes[new]
 
     def _identities(self, read: PersonLandmarks, kept: list[int],
