@@ -15,11 +15,14 @@ slop, once per condition:
 
 * colour only (as the node without depth);
 * depth: every depth switch of FitConfig on (the shipped setting);
-* depth without the depth term, without the start from depth, without depth occlusion.
+* depth without the depth term, without the start from depth, without depth occlusion,
+  with shape held (FitConfig.depth_shape off).
 
 Figures on the people every condition matched in the same frames: absolute MPJPE (camera
 frame, no alignment), root (pelvis) position error, pelvis-aligned MPJPE, PA-MPJPE, joint
 visibility ROC AUC against the scene's true occlusion, and the pipeline's time per frame.
+Then the cost of depth at equal work (``fit_cost``: the same prepared frames fitted with and
+without depth, every fit all its steps).
 Writes bench/results/depth.json, depth.md and depth.png.
 """
 
@@ -47,6 +50,7 @@ CONDITIONS: dict[str, dict[str, Any] | None] = {
     "depth, no depth occlusion": {"depth_occlusion": False},
     "depth, shape held": {"depth_shape": False},
 }
+MAIN = ("colour only", "depth")  # run on every bag; the others where --switch-bags says
 # (seed, people, occluder kind): each kind with one and with two people.
 BAGS = [(301, 1, "table"), (302, 2, "table"), (303, 1, "pole"), (304, 2, "pole"),
         (305, 1, "panel"), (306, 2, "panel")]
@@ -71,6 +75,17 @@ def _arguments() -> argparse.Namespace:
                         help="results file name in bench/results (default depth)")
     parser.add_argument("--conditions", nargs="*", default=list(CONDITIONS),
                         help="which conditions to run (default: all)")
+    parser.add_argument("--switch-bags", type=int, nargs="*", default=None, metavar="I",
+                        help="run the switch-off conditions only on these bags (indices "
+                             "into BAGS; default: every bag); the others get colour only "
+                             "and depth")
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="also pickle every matched person's figures here")
+    parser.add_argument("--cost-frames", type=int, default=3, metavar="N",
+                        help="frames (the first of each bag in turn) for the cost of depth "
+                             "at equal work (0: skip)")
+    parser.add_argument("--cost-repeats", type=int, default=2, metavar="R",
+                        help="times each of those frames is fitted with and without depth")
     return parser.parse_args()
 
 
@@ -147,6 +162,53 @@ def run_condition(frames: list[tuple[Any, np.ndarray | None]], switches: dict | 
     return records, seconds
 
 
+def fit_cost(frames: list[tuple[Any, np.ndarray | None]], repeats: int) -> dict[str, Any]:
+    """The cost of depth at equal work: each frame prepared once (network and depth on the
+    crop grid), then its people fitted cold with and without its depth, alternately
+    ``repeats`` times, every fit running all FitConfig.iterations (no convergence stop:
+    a fit with depth that stops earlier would look cheaper than its steps are)."""
+    import math
+    import os
+
+    import torch
+
+    from nbf_ros.node_settings import build_pipeline, default_settings
+
+    torch.manual_seed(0)
+    pipe, _ = build_pipeline(dict(default_settings(), **SETTINGS))
+    pipe.fit_config = replace(pipe.fit_config, tolerance=-math.inf, time_budget_ms=None)
+    fit_ms: dict[str, list[float]] = {"colour only": [], "depth": []}
+    crop_ms, people = [], 0
+    load = [os.getloadavg()[0]]
+    warm = True  # the first fit of a process pays for lazy set-up: run it once, untimed
+    for frame, depth in frames:
+        if depth is None:
+            continue
+        prepared = pipe.prepare(frame.rgb, frame.K, depth=depth)
+        if prepared.depth is None:
+            continue  # nobody detected: nothing to fit
+        crop_ms.append(prepared.timing["depth"] * 1000)
+        people += len(prepared.boxes)
+        for repeat in range(repeats + warm):
+            order = list(fit_ms) if repeat % 2 == 0 else list(fit_ms)[::-1]
+            for name in order:
+                run = replace(prepared, timing=dict(prepared.timing),
+                              depth=prepared.depth if name == "depth" else None)
+                pipe.finish(run)
+                if not warm:
+                    fit_ms[name].append(run.timing["fit"] * 1000)
+            warm = False
+        load.append(os.getloadavg()[0])
+    base, with_depth = np.median(fit_ms["colour only"]), np.median(fit_ms["depth"])
+    return {"frames": len(crop_ms), "people": people, "repeats": repeats,
+            "iterations": pipe.fit_config.iterations,
+            "fit_ms_median": {k: float(np.median(v)) for k, v in fit_ms.items()},
+            "extra_fit_ms": float(with_depth - base),
+            "extra_fit_share": float(with_depth / base - 1),
+            "depth_to_crops_ms_median": float(np.median(crop_ms)),
+            "load_1min": [float(min(load)), float(max(load))]}
+
+
 def matched_rows(records: list, bag: str) -> dict[tuple, dict[str, Any]]:
     """Per matched (bag, stamp, true person): the errors and visibility of its estimate."""
     from nbf_ros.estimate import JointState
@@ -221,6 +283,32 @@ def markdown(entry: dict[str, Any]) -> str:
                   f"only, {depth['ms_per_frame_median']:.0f} ms with depth, on a machine "
                   "shared with other jobs: the frames' times say more about the load than "
                   "about depth (a fit with depth also stops after fewer steps)."]
+    if entry.get("switches"):
+        lines += ["", f"**Each switch off in turn** (FitConfig; bags "
+                  f"{', '.join(entry['switch_bags'])}; the {entry['switch_people']} "
+                  "person-frames every one of these conditions matched):", "",
+                  "| condition | absolute MPJPE (mm) | root error mean / median (mm) | "
+                  "pelvis-aligned MPJPE (mm) | PA-MPJPE (mm) | visibility AUC |",
+                  "|---|---|---|---|---|---|"]
+        for name, r in entry["switches"].items():
+            lines.append(f"| {'depth, all on' if name == 'depth' else name} | "
+                         f"{r['abs_mpjpe_mm']:.0f} | {r['root_error_mm']:.0f} / "
+                         f"{r['root_error_median_mm']:.0f} | {r['mpjpe_mm']:.0f} | "
+                         f"{r['pa_mpjpe_mm']:.0f} | {r['visibility_auc']:.3f} |")
+    cost = entry.get("cost")
+    if cost:
+        fit = cost["fit_ms_median"]
+        lines += ["", f"**Cost of depth at equal work** ({cost['frames']} frames, "
+                  f"{cost['people']} people, each frame's people fitted cold "
+                  f"{cost['repeats']} times with and {cost['repeats']} times without its "
+                  f"depth, alternately, every fit all {cost['iterations']} steps): fit "
+                  f"{fit['colour only']:.0f} ms colour only, {fit['depth']:.0f} ms with depth "
+                  f"(median per frame), {cost['extra_fit_ms']:+.0f} ms "
+                  f"({cost['extra_fit_share']:+.0%}); putting the depth map on the crop grids "
+                  f"{cost['depth_to_crops_ms_median']:.1f} ms per frame. 1-minute load "
+                  f"average {cost['load_1min'][0]:.1f}-{cost['load_1min'][1]:.1f} on "
+                  f"{env['device']}: other jobs shared the cores, so the times are upper "
+                  "bounds."]
     return "\n".join(lines) + "\n"
 
 
@@ -233,17 +321,19 @@ def plot(entry: dict[str, Any], depth_points: dict[str, list[tuple[float, float]
     import matplotlib.pyplot as plt
 
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.5))
-    names = list(entry["conditions"])
+    bars = dict(entry["conditions"])
+    for name, r in entry.get("switches", {}).items():  # on the switch bags' people
+        bars["depth, all on (switch bags)" if name == "depth" else name] = r
+    names = list(bars)
     keys = [("abs_mpjpe_mm", "absolute MPJPE"), ("root_error_median_mm", "root error (median)"),
             ("mpjpe_mm", "pelvis-aligned MPJPE")]
     x = np.arange(len(names))
     for k, (key, label) in enumerate(keys):
-        ax.bar(x + (k - 1) * 0.27, [entry["conditions"][n][key] for n in names], 0.27,
-               label=label)
-    ax.set_xticks(x, [n.replace(", ", ",\n") for n in names], fontsize=8)
+        ax.bar(x + (k - 1) * 0.27, [bars[n][key] for n in names], 0.27, label=label)
+    ax.set_xticks(x, [n.replace(", ", ",\n") for n in names], fontsize=7)
     ax.set_ylabel("mm")
     ax.legend()
-    ax.set_title("errors on the same person-frames")
+    ax.set_title("errors: colour only and depth on every bag, then the switches' bags")
     for name, marker in (("colour only", "x"), ("depth", "o")):
         if name in depth_points:
             pts = np.array(depth_points[name])
@@ -259,11 +349,8 @@ def plot(entry: dict[str, Any], depth_points: dict[str, list[tuple[float, float]
 
 
 def main() -> int:
-    """Run the benchmark and write its results."""
-    import json
-
-    import torch
-
+    """Run the benchmark and write its results (after every bag: a run cut short keeps the
+    bags it finished)."""
     args = _arguments()
     unknown = [c for c in args.conditions if c not in CONDITIONS]
     if unknown or args.frames < 2:
@@ -271,37 +358,82 @@ def main() -> int:
         return 2
     started = time.monotonic()
     paths = make_bags(args.bags, args.frames)
+    switch_bags = {paths[i] for i in (args.switch_bags if args.switch_bags is not None
+                                      else range(len(paths)))}
     if args.only is not None:
         paths = [paths[i] for i in args.only]
     rows: dict[str, dict[tuple, dict[str, Any]]] = {c: {} for c in args.conditions}
     seconds: dict[str, list[float]] = {c: [] for c in args.conditions}
-    for path in paths:
+    cost_frames: list[tuple[Any, np.ndarray | None]] = []
+    entry: dict[str, Any] = {}
+    for done, path in enumerate(paths, 1):
         frames = read_bag(path)[: args.use_frames]
+        if len(cost_frames) < args.cost_frames:
+            cost_frames.append(frames[0])  # the first frame of each bag in turn
         paired = sum(d is not None for _, d in frames)
         print(f"{path.name}: {len(frames)} frames, {paired} with depth", flush=True)
         for name in args.conditions:
+            if name not in MAIN and path not in switch_bags:
+                continue
             records, secs = run_condition(frames, CONDITIONS[name])
             rows[name].update(matched_rows(records, path.name))
             seconds[name] += secs[1:]
             print(f"  {name}: {len(rows[name])} person-frames so far", flush=True)
-    common = set.intersection(*(set(r) for r in rows.values()))
-    true_z = [rows[args.conditions[0]][k]["true_z"] for k in common]
-    entry = {"environment": environment(torch.device("cpu")),
-             "command": "python bench/depth.py " + " ".join(sys.argv[1:]),
-             "minutes": (time.monotonic() - started) / 60, "bags": len(paths),
-             "settings": SETTINGS,
-             "frames": len(frames), "common_people": len(common),
-             "true_z": [min(true_z), max(true_z)],
-             "conditions": {c: summary([rows[c][k] for k in sorted(common)], seconds[c])
-                            for c in args.conditions}}
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{args.name}.json").write_text(json.dumps(entry, indent=2) + "\n")
-    (RESULTS / f"{args.name}.md").write_text(markdown(entry))
-    points = {c: [(rows[c][k]["true_z"], rows[c][k]["z"]) for k in sorted(common)]
-              for c in args.conditions}
-    plot(entry, points, RESULTS / f"{args.name}.png")
+        entry = report(args, rows, seconds, done, len(frames), started)
+    if args.cost_frames > 0:
+        print(f"cost: {len(cost_frames)} frames x {args.cost_repeats} with and without depth",
+              flush=True)
+        entry["cost"] = fit_cost(cost_frames, args.cost_repeats)
+        entry["minutes"] = (time.monotonic() - started) / 60
+        write_results(args.name, entry, rows)
     print(markdown(entry))
     return 0
+
+
+def report(args: argparse.Namespace, rows: dict[str, dict[tuple, dict[str, Any]]],
+           seconds: dict[str, list[float]], bags: int, frames: int, started: float
+           ) -> dict[str, Any]:
+    """The results entry over the people every condition matched so far, written out."""
+    import pickle
+
+    import torch
+
+    main = [c for c in args.conditions if c in MAIN]
+    switches = [c for c in args.conditions if c not in MAIN]
+    common = set.intersection(*(set(rows[c]) for c in main))
+    true_z = [rows[main[0]][k]["true_z"] for k in common]
+    entry = {"environment": environment(torch.device("cpu")),
+             "command": "python bench/depth.py " + " ".join(sys.argv[1:]),
+             "minutes": (time.monotonic() - started) / 60, "bags": bags,
+             "settings": SETTINGS, "frames": frames, "common_people": len(common),
+             "true_z": [min(true_z), max(true_z)],
+             "conditions": {c: summary([rows[c][k] for k in sorted(common)], seconds[c])
+                            for c in main}}
+    if switches:  # each switch off against all on, on the people all of them matched
+        every = set.intersection(*(set(rows[c]) for c in ["depth", *switches]))
+        entry["switch_people"] = len(every)
+        entry["switch_bags"] = sorted({k[0] for k in every})
+        entry["switches"] = {c: summary([rows[c][k] for k in sorted(every)], seconds[c])
+                             for c in ["depth", *switches]}
+    write_results(args.name, entry, {c: rows[c] for c in main})
+    if args.rows is not None:  # every matched person's figures, for a closer look
+        args.rows.write_bytes(pickle.dumps({c: [rows[c][k] | {"key": k}
+                                                for k in sorted(rows[c])]
+                                            for c in args.conditions}))
+    return entry
+
+
+def write_results(name: str, entry: dict[str, Any],
+                  rows: dict[str, dict[tuple, dict[str, Any]]]) -> None:
+    """bench/results/<name>.json, .md and .png."""
+    import json
+
+    common = set.intersection(*(set(r) for r in rows.values()))
+    points = {c: [(r[k]["true_z"], r[k]["z"]) for k in sorted(common)] for c, r in rows.items()}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(entry, indent=2) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown(entry))
+    plot(entry, points, RESULTS / f"{name}.png")
 
 
 if __name__ == "__main__":
