@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float,
                         help="stop after this many minutes of this session, the learning "
                              "rate decayed by the clock")
+    parser.add_argument("--stop-at", type=int, metavar="STEP",
+                        help="end this session at this step (the learning-rate schedule "
+                             "still runs to --steps; --resume continues exactly)")
     parser.add_argument("--install", type=Path, metavar="MODEL_PATH",
                         help="when done, copy the model file here (e.g. models/nbf_anny_net.pt)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -44,7 +47,10 @@ def run(args: argparse.Namespace) -> int:
                  if v is not None}
     try:
         cfg = load_train_config(args.config, overrides)
-        result = train(cfg, args.out, resume=args.resume, progress=not args.quiet)
+        if args.stop_at is not None and args.stop_at < 1:
+            raise ConfigError(f"--stop-at must be >= 1, got {args.stop_at}")
+        result = train(cfg, args.out, resume=args.resume, progress=not args.quiet,
+                       stop_at=args.stop_at)
     except (ConfigError, FileExistsError, FileNotFoundError) as err:
         raise UsageError(str(err)) from err
     except ValueError as err:  # e.g. device cuda without CUDA, mismatched model files

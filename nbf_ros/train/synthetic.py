@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 from nbf_ros.synth.depth_twin import far_kernels
 from nbf_ros.synth.mesh import BodyMesh
 from nbf_ros.synth.scenes import Scene, SceneConfig, render_scene
+from nbf_ros.train.photos import AugmentConfig, augment_image
 from nbf_ros.vision.network import STRIDE  # labels are read at each output cell's centre
 
 __all__ = ["STRIDE", "SyntheticScenes", "collate_scenes", "far_cells", "scene_tensors"]
@@ -74,13 +75,15 @@ def far_cells(mesh: BodyMesh, scene: Scene) -> Tensor:  # -> [h, w] long
 
 class SyntheticScenes(Dataset):
     """Scenes ``seed + index`` for index in [0, length), as training tensors; with ``twins``
-    each also holds ``far`` (far_cells), which the depth-twin loss needs."""
+    each also holds ``far`` (far_cells), which the depth-twin loss needs; ``augment``: photo
+    backgrounds and photometric changes (nbf_ros.train.photos), drawn from each scene's seed."""
 
     def __init__(self, mesh: BodyMesh, seed: int, length: int, config: SceneConfig,
-                 twins: bool = False) -> None:
+                 twins: bool = False, augment: AugmentConfig | None = None) -> None:
         self.mesh, self.seed, self.length, self.config = mesh, seed, length, config
         self.max_people = 1 + config.extra_people
         self.twins = twins
+        self.augment = augment if augment is not None and augment.active() else None
 
     def __len__(self) -> int:
         return self.length
@@ -89,6 +92,9 @@ class SyntheticScenes(Dataset):
         if not 0 <= index < self.length:
             raise IndexError(index)
         scene = render_scene(self.mesh, self.seed + index, self.config)
+        if self.augment is not None:
+            scene.image = augment_image(scene.image, (scene.person < 0) & ~scene.occluder,
+                                        scene.occluder, self.augment, self.seed + index)
         out = scene_tensors(scene, self.max_people)
         if self.twins:
             out["far"] = far_cells(self.mesh, scene)

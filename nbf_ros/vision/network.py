@@ -7,8 +7,10 @@ Heads (all at stride 4 but the regression):
 - ``pose``: the subject's pose as 6D rotations (Zhou et al., CVPR 2019) of every joint, root
   in the camera frame, plus shape offsets, from the deepest features pooled to 4 x 4.
 
-Sized for real time on a CPU and for small weight files: residual blocks of 3x3
-convolutions, widths set by ``NetworkConfig``.
+Two encoders (``NetworkConfig.backbone``): ``small``, residual blocks of 3x3 convolutions with
+widths set by ``NetworkConfig`` (sized for real time on a CPU, trained from scratch), and
+``efficientnet_lite0`` (``nbf_ros.vision.backbone``, ImageNet-pretrained when a run starts).
+Both feed the same top-down decoder and heads.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nbf_ros.vision.backbone import LITE0_SKIP_WIDTHS, EfficientNetLite0
+
 __all__ = ["STRIDE", "UPRIGHT_ROOT_6D", "FeatureNet", "NetOutput", "NetworkConfig",
            "check_images", "rotation_6d_to_matrix"]
 
@@ -26,6 +30,7 @@ STRIDE = 4  # input pixels per output cell of every map head
 # First two columns of the root rotation of a person upright before a camera: body +x on
 # camera +x, body up (+y) on camera up (-y; camera y points down).
 UPRIGHT_ROOT_6D = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0)
+BACKBONES = ("small", "efficientnet_lite0")
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,12 @@ class NetworkConfig:
     widths: tuple[int, ...] = (16, 24, 40, 64, 96)  # stem, then strides 4, 8, 16, 32
     decoder_width: int = 48
     blocks: int = 2  # residual blocks per encoder stage
+    # Encoder: "small" (widths and blocks above) or "efficientnet_lite0" (fixed widths).
+    backbone: str = "small"
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"network backbone {self.backbone!r} is not one of {BACKBONES}")
 
     def to_dict(self) -> dict:
         """Plain-data form for saving."""
@@ -112,18 +123,28 @@ class FeatureNet(nn.Module):
     def __init__(self, config: NetworkConfig | None = None) -> None:
         super().__init__()
         cfg = self.config = config or NetworkConfig()
-        w = cfg.widths
-        self.stem = _conv_bn(3, w[0], 2)
-        stages = []
-        for cin, cout in zip(w[:-1], w[1:], strict=True):
-            blocks = [_Block(cin, cout, 2)] + [_Block(cout, cout, 1)
-                                               for _ in range(cfg.blocks - 1)]
-            stages.append(nn.Sequential(*blocks))
-        self.stages = nn.ModuleList(stages)
         d = cfg.decoder_width
+        if cfg.backbone == "efficientnet_lite0":
+            self.backbone = EfficientNetLite0()
+            skips = LITE0_SKIP_WIDTHS
+            # The regression pools the deepest map after its lateral projection: 320
+            # channels x 16 cells would put 1.3 M weights into its first layer alone.
+            pooled = d * 16
+            mean, std = (0.5,) * 3, (0.5,) * 3  # the Lite models' own input scaling
+        else:
+            w = cfg.widths
+            self.stem = _conv_bn(3, w[0], 2)
+            stages = []
+            for cin, cout in zip(w[:-1], w[1:], strict=True):
+                blocks = [_Block(cin, cout, 2)] + [_Block(cout, cout, 1)
+                                                   for _ in range(cfg.blocks - 1)]
+                stages.append(nn.Sequential(*blocks))
+            self.stages = nn.ModuleList(stages)
+            skips, pooled = w[1:], w[-1] * 16
+            mean, std = self.MEAN, self.STD
         # Top-down path (FPN-like): lateral 1x1 projections of strides 32..4, summed upwards.
-        self.lateral = nn.ModuleList(nn.Conv2d(c, d, 1) for c in w[1:])
-        self.smooth = nn.ModuleList(_conv_bn(d, d) for _ in w[1:-1])
+        self.lateral = nn.ModuleList(nn.Conv2d(c, d, 1) for c in skips)
+        self.smooth = nn.ModuleList(_conv_bn(d, d) for _ in skips[:-1])
         self.feature_head = _head(d, cfg.feature_dim)
         self.heatmap_head = _head(d, cfg.num_joints)
         self.centre_head = _head(d, 1)
@@ -132,10 +153,10 @@ class FeatureNet(nn.Module):
         # (a global average alone left the regression at the mean pose).
         self.pool = nn.AdaptiveAvgPool2d(4)
         self.regressor = nn.Sequential(
-            nn.Linear(w[-1] * 16 + d, 256), nn.ReLU(inplace=True),
+            nn.Linear(pooled + d, 256), nn.ReLU(inplace=True),
             nn.Linear(256, cfg.num_joints * 6 + cfg.num_shape))
-        self.register_buffer("mean", torch.tensor(self.MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(self.STD).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         # Detection heads start predicting "no person" (CenterNet's prior, Zhou et al. 2019).
         nn.init.constant_(self.centre_head[-1].bias, -2.19)
         nn.init.constant_(self.heatmap_head[-1].bias, -2.19)
@@ -152,20 +173,28 @@ class FeatureNet(nn.Module):
                 torch.tensor([1.0, 0.0, 0.0, 0.0, 1.0, 0.0]).repeat(cfg.num_joints))
             last.bias[:6].copy_(torch.tensor(UPRIGHT_ROOT_6D))
 
-    def forward(self, image: Tensor) -> NetOutput:
-        """Heads for a batch of RGB images [B, 3, H, W] in [0, 1]."""
-        check_images(image)
-        x = self.stem((image - self.mean) / self.std)
+    def encode(self, x: Tensor) -> list[Tensor]:  # [B, 3, H, W] normalised
+        """The encoder's maps at strides 4, 8, 16 and 32."""
+        if self.config.backbone == "efficientnet_lite0":
+            return self.backbone(x)
+        x = self.stem(x)
         skips = []
         for stage in self.stages:
             x = stage(x)
             skips.append(x)
-        top = self.lateral[-1](skips[-1])
+        return skips
+
+    def forward(self, image: Tensor) -> NetOutput:
+        """Heads for a batch of RGB images [B, 3, H, W] in [0, 1]."""
+        check_images(image)
+        skips = self.encode((image - self.mean) / self.std)
+        deepest = top = self.lateral[-1](skips[-1])
         for i in range(len(skips) - 2, -1, -1):
             top = F.interpolate(top, size=skips[i].shape[-2:], mode="nearest")
             top = self.smooth[i](top + self.lateral[i](skips[i]))
         cfg = self.config
-        pooled = torch.cat((self.pool(skips[-1]).flatten(1), top.mean((2, 3))), 1)
+        deepest = skips[-1] if cfg.backbone == "small" else deepest
+        pooled = torch.cat((self.pool(deepest).flatten(1), top.mean((2, 3))), 1)
         reg = self.regressor(pooled)
         return NetOutput(
             features=F.normalize(self.feature_head(top), dim=1),
