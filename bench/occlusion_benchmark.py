@@ -43,6 +43,15 @@ from record import RESULTS, environment  # noqa: E402
 CONDITIONS = ("clean", "random occluder", "AdvOcc-40", "AdvOcc-80")
 METHODS = {"regression": "regression head", "plain-fit": "fit without occlusion model",
            "full-fit": "full fit", "mediapipe": "MediaPipe BlazePose GHUM"}
+# The full fit with one piece of the landmark evidence taken away (issue 29): key -> (row,
+# node settings over config/pose.yaml's, fit settings over the pipeline's, landmark start).
+ABLATIONS = {
+    "no-landmarks": ("full fit, no landmarks (features only)", {"landmarks": False}, {}, None),
+    "no-keypoints": ("full fit, no landmark keypoint term", {"landmark_weight": 0.0}, {},
+                     None),
+    "no-mask-prior": ("full fit, no person-mask prior", {}, {"person_prior": False}, None),
+    "regression-start": ("full fit, start from regression", {}, {}, "regression"),
+}
 SEED = 1000  # occluder seeds: the same squares for every method
 
 
@@ -190,6 +199,21 @@ class Checkpoint:
         return save
 
 
+def ablation_methods(settings: dict, hypotheses: int, keys: list[str]) -> dict:
+    """The full fit of a pipeline changed as each of ``keys`` (ABLATIONS) says, by row name."""
+    from nbf_ros.eval.peers import pipeline_methods
+
+    out = {}
+    for key in keys:
+        name, params, fit, start = ABLATIONS[key]
+        pipeline = benchmark_pipeline({**settings, **params}, hypotheses)
+        pipeline.fit_config = replace(pipeline.fit_config, **fit)
+        if start is not None:
+            pipeline.config.landmark_start = start
+        out[name] = pipeline_methods(pipeline)["full fit"]
+    return out
+
+
 def benchmark_pipeline(settings: dict, hypotheses: int = 0):  # noqa: ANN201 - PosePipeline
     """The node's pipeline built from ``settings``, its cold fits from ``hypotheses`` turned
     starts (0: the model file's) whatever the device."""
@@ -238,8 +262,11 @@ def _table(env: dict, args: argparse.Namespace, fit: dict, results: dict, runs: 
                 results[name] = res
                 runs[name] = earlier.get("runs", {}).get(name) or _run_label(
                     earlier["environment"])
-    order = [n for n in METHODS.values() if n in results]
+    names = [*METHODS.values(), *(row for row, *_ in ABLATIONS.values())]
+    order = [n for n in names if n in results]
+    command = " ".join(["python bench/occlusion_benchmark.py", *sys.argv[1:]])
     return {"environment": env, "images": args.images, "stride": args.stride, "fit": fit,
+            "command": command, "out": args.out,
             "methods": {n: results[n] for n in order}, "runs": {n: runs[n] for n in order},
             "goals": goals(results), "notes": notes}
 
@@ -274,16 +301,17 @@ def _earlier_run(path: Path, images: int, stride: int) -> dict:
 
 def markdown(data: dict) -> str:
     lines = [f"# Occlusion benchmark ({_where(data)})",
-             "", f"`python bench/occlusion_benchmark.py --images {data['images']} --stride "
-             f"{data['stride']}`: {data['images']} held-out synthetic people at 224 x 224; "
+             "", "`" + data.get("command", "python bench/occlusion_benchmark.py --images "
+                              f"{data['images']} --stride {data['stride']}") + "`: "
+             f"{data['images']} held-out synthetic people at 224 x 224; "
              "MPJPE / PA-MPJPE in mm on the 12 joints all methods report (shoulders to "
              "ankles), mid-hip aligned; AdvOcc = the worst position of a textured square "
              f"(side 40 or 80 px) on a {data['stride']} px grid over the person, per method "
              "and person. Misses (nobody found) are counted, not averaged. Plot: "
-             "accuracy.png.", "",
+             f"{data.get('out', 'accuracy')}.png.", "",
              f"Fits: cold, {data['fit']['iterations']} steps from "
              f"{data['fit'].get('hypotheses', 1)} start(s) turned evenly about the body's "
-             "vertical axis (the model file's settings).", "",
+             "vertical axis.", "",
              "| method | " + " | ".join(CONDITIONS) + " |",
              "|---|" + "---|" * len(CONDITIONS)]
     for method, res in data["methods"].items():
@@ -353,8 +381,13 @@ def main() -> int:
     parser.add_argument("--stride", type=int, default=10, help="AdvOcc grid step (px)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--no-mediapipe", action="store_true")
-    parser.add_argument("--methods", nargs="+", choices=list(METHODS), default=list(METHODS),
-                        help="methods to run (default: all)")
+    parser.add_argument("--methods", nargs="+", choices=[*METHODS, *ABLATIONS],
+                        default=list(METHODS),
+                        help="methods to run (default: all but the ablations of the "
+                             "landmark evidence: " + ", ".join(ABLATIONS) + ")")
+    parser.add_argument("--out", default="accuracy",
+                        help="name of the results in bench/results (default accuracy: "
+                             "accuracy.json, .md, .png)")
     parser.add_argument("--merge", type=Path,
                         help="accuracy.json of an earlier run with the same --images and "
                              "--stride: its methods that this run leaves out join the table")
@@ -384,9 +417,11 @@ def main() -> int:
 
     settings = dict(default_settings(), device=args.device)
     pipeline = benchmark_pipeline(settings, args.hypotheses)
-    wanted = [METHODS[m] for m in args.methods
+    wanted = [METHODS[m] if m in METHODS else ABLATIONS[m][0] for m in args.methods
               if not (m == "mediapipe" and args.no_mediapipe)]
     ours = pipeline_methods(pipeline)
+    ours.update(ablation_methods(settings, args.hypotheses,
+                                 [m for m in args.methods if m in ABLATIONS]))
     methods = {n: ours[n] for n in wanted if n in ours}  # in the order asked for
     notes = list(args.note)
     if METHODS["mediapipe"] in wanted:
@@ -423,9 +458,9 @@ def main() -> int:
         # Written after every method, so that a run cut short keeps what it finished.
         data = _table(env, args, fit, results, runs, earlier, notes)
         RESULTS.mkdir(parents=True, exist_ok=True)
-        (RESULTS / "accuracy.json").write_text(json.dumps(data, indent=1) + "\n")
-        (RESULTS / "accuracy.md").write_text(markdown(data))
-    plot(data, scenes[0], RESULTS / "accuracy.png")
+        (RESULTS / f"{args.out}.json").write_text(json.dumps(data, indent=1) + "\n")
+        (RESULTS / f"{args.out}.md").write_text(markdown(data))
+    plot(data, scenes[0], RESULTS / f"{args.out}.png")
     print(markdown(data))
     return 0
 
