@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from nbf_ros.device import resolve_device
+from nbf_ros.device_defaults import DEVICE_DEFAULTS, compile_choice, device_defaults
 from nbf_ros.fitting.config import MAX_HYPOTHESES
 from nbf_ros.fitting.tracking import Tracker, TrackerConfig
 from nbf_ros.pipeline import MAX_PEOPLE, PipelineConfig, PosePipeline
@@ -37,7 +38,16 @@ class ParamSpec:
     high: float | None = None
     choices: tuple[str, ...] = ()  # allowed strings (empty: any)
     live: bool = False  # may change while active
+    or_bool: bool = False  # a string parameter that also takes true or false (YAML booleans)
 
+
+def _yes_no(flag: bool) -> str:
+    """A boolean as YAML writes it."""
+    return "true" if flag else "false"
+
+
+# The per-device rows that "0" and "auto" stand for (nbf_ros/device_defaults.py).
+_GPU, _CPU = DEVICE_DEFAULTS["cuda"], DEVICE_DEFAULTS["cpu"]
 
 PARAMS: tuple[ParamSpec, ...] = (
     # Model and engine (read on configure).
@@ -111,16 +121,19 @@ PARAMS: tuple[ParamSpec, ...] = (
               "starts per new person, turned evenly about its vertical axis, the best fit "
               "kept (0: the model file's choice on a GPU, 1 on a CPU, where each costs a "
               "fit)", 0, MAX_HYPOTHESES, live=True),
-    ParamSpec("tracking_iterations", 20,
-              "optimiser steps for a tracked person (warm start from its last frame)", 1, 1000,
-              live=True),
+    ParamSpec("tracking_iterations", 0,
+              "optimiser steps for a tracked person (warm start from its last frame; 0: per "
+              f"device, {_GPU.tracking_iterations} on a GPU, {_CPU.tracking_iterations} on a "
+              "CPU)", 0, 1000, live=True),
     ParamSpec("fit_time_budget_ms", 0.0,
               "stop fitting a frame after this many milliseconds (0: no limit)", 0.0, 10_000.0,
               live=True),
-    ParamSpec("fit_compile", False,
+    ParamSpec("fit_compile", "auto",
               "torch.compile each fitting step (fewer, fused kernels; people counts are "
-              "padded to a power of two, and each new one compiles first: tens of seconds)",
-              live=True),
+              "padded to a power of two, and each new one compiles first: tens of seconds, "
+              "one person's on configure). auto: per device, "
+              f"{_yes_no(_GPU.compile_step)} on a GPU, {_yes_no(_CPU.compile_step)} on a CPU",
+              choices=("auto", "true", "false"), live=True, or_bool=True),
     ParamSpec("warm_start", True, "start tracked people's fits from their previous frame",
               live=True),
     ParamSpec("track_timeout", 2.0, "seconds (image time) before an unseen track ends",
@@ -151,6 +164,8 @@ PARAMS: tuple[ParamSpec, ...] = (
 def check_value(spec: ParamSpec, value: Any) -> str | None:
     """Why ``value`` is not acceptable for ``spec`` (None when it is)."""
     expected = type(spec.default)
+    if spec.or_bool and isinstance(value, bool):
+        return None
     if expected is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if type(value) is not expected:
@@ -236,13 +251,14 @@ def apply_live_settings(pipeline: PosePipeline, tracker: Tracker,
         landmark = {"keypoint_weight": settings["landmark_weight"]}
     budget = settings["fit_time_budget_ms"] or None
     cold = settings["fit_iterations"]
-    compiled = settings["fit_compile"]
+    compiled = compile_choice(settings["fit_compile"], pipeline.device)
+    warm = settings["tracking_iterations"] or device_defaults(pipeline.device).tracking_iterations
     pipeline.fit_config = replace(
         pipeline.fit_config, iterations=cold, time_budget_ms=budget, compile_step=compiled,
         root_iterations=min(pipeline.cold_root_iterations, cold),
         hypotheses=settings["fit_hypotheses"] or default_hypotheses(pipeline), **landmark)
     pipeline.tracking_config = replace(pipeline.tracking_config, time_budget_ms=budget,
-                                       iterations=settings["tracking_iterations"],
+                                       iterations=warm,
                                        compile_step=compiled, **landmark)
     tracker.config = TrackerConfig(timeout=settings["track_timeout"],
                                    min_iou=settings["track_min_iou"],

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from nbf_ros.device import resolve_device
+from nbf_ros.device_defaults import device_defaults
 from nbf_ros.estimate import HumanEstimate
 from nbf_ros.fit_estimates import finite_people, fit_estimates, gather_results
 from nbf_ros.fitting.config import MAX_HYPOTHESES, FitConfig
@@ -105,8 +106,11 @@ class PipelineConfig:
     landmark_start: str = "pose"
     detect_every: int = 5  # video: frames between detector runs while people are followed
     visibility_threshold: float = 0.5  # joint_visibility below this -> JOINT_OCCLUDED
-    fit: FitConfig = field(default_factory=FitConfig)  # people without a warm start
-    tracking_fit: FitConfig = field(default_factory=FitConfig.tracking)  # warm-started
+    # People without a warm start, and warm-started ones. None: FitConfig() and
+    # FitConfig.tracking() with the device's defaults (nbf_ros/device_defaults.py: warm
+    # steps and the compiled step); a FitConfig given here is used as it is.
+    fit: FitConfig | None = None
+    tracking_fit: FitConfig | None = None
     # Apply the objective settings stored in the model file (match, weights) over both fits.
     model_fit_settings: bool = True
 
@@ -177,10 +181,14 @@ class PosePipeline:
         # Landmark keypoints are real-trained evidence the model's own settings never saw
         # (their stored keypoint weight is for the network's heatmaps).
         landmark = {"keypoint_weight": cfg.landmark_weight} if cfg.landmarks else {}
-        self.fit_config = replace(cfg.fit, render=replace(cfg.fit.render, opacity=opacity),
+        here = device_defaults(self.device)
+        fit = cfg.fit or FitConfig(compile_step=here.compile_step)
+        tracking_fit = cfg.tracking_fit or FitConfig.tracking(
+            iterations=here.tracking_iterations, compile_step=here.compile_step)
+        self.fit_config = replace(fit, render=replace(fit.render, opacity=opacity),
                                   **{**tuned, **landmark}, **graphs_off)
-        self.tracking_config = replace(cfg.tracking_fit, render=replace(
-            cfg.tracking_fit.render, opacity=opacity), **{**objective, **landmark},
+        self.tracking_config = replace(tracking_fit, render=replace(
+            tracking_fit.render, opacity=opacity), **{**objective, **landmark},
             **graphs_off)
         self.detector = resolve_detector(cfg.detector, cfg.landmarks)
         # Who finds people, with or without the landmark stage after it.
@@ -216,7 +224,7 @@ class PosePipeline:
     def default_hypotheses(self) -> int:
         """Cold-fit starts when none are asked for: the model file's on CUDA, one on a CPU."""
         # On the 2-core CPU eight starts made a new person's frame 18 s instead of 2.2 s.
-        return self.cold_hypotheses if self.device.type == "cuda" else 1
+        return self.cold_hypotheses if device_defaults(self.device).model_hypotheses else 1
 
     @property
     def engine_description(self) -> str:

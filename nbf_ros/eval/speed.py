@@ -259,9 +259,10 @@ def run(args: argparse.Namespace) -> int:
             "engine": pipeline.engine.name,
             "engine_description": pipeline.engine.description,
             "fit": {"cold_iterations": settings["fit_iterations"],
-                    "warm_iterations": settings["tracking_iterations"],
+                    # As run: "0" and "auto" mean the device's defaults.
+                    "warm_iterations": pipeline.tracking_config.iterations,
                     "time_budget_ms": settings["fit_time_budget_ms"],
-                    "compile_step": settings["fit_compile"],
+                    "compile_step": pipeline.tracking_config.compile_step,
                     "match": pipeline.tracking_config.match},
             "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)

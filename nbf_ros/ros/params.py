@@ -26,6 +26,8 @@ def descriptor(spec: ParamSpec) -> ParameterDescriptor:
         text += f" (one of: {', '.join(spec.choices)})"
     if not spec.live:
         text += " [read on configure]"
+    if spec.or_bool:  # "auto" or a boolean: rclpy takes either only with dynamic typing
+        return ParameterDescriptor(name=spec.name, description=text, dynamic_typing=True)
     desc = ParameterDescriptor(name=spec.name, type=_TYPES[type(spec.default)],
                                description=text)
     if isinstance(spec.default, bool) or spec.low is None:

@@ -224,6 +224,7 @@ class PoseNode(LifecycleNode):
             self._pipeline = None
             return TransitionCallbackReturn.FAILURE
         self._device_name = str(self._pipeline.device)
+        self._warm_up_fit()
         self._pubs = {
             "poses": self.create_lifecycle_publisher(HumanPoseArray, "humans/poses", POSE_QOS),
             "markers": self.create_lifecycle_publisher(MarkerArray, "humans/markers", 10),
@@ -236,6 +237,24 @@ class PoseNode(LifecycleNode):
         self.get_logger().info(f"configured: model {s['model']} on {self._device_name}, "
                                f"engine {self._pipeline.engine_description}")
         return super().on_configure(state)
+
+    def _warm_up_fit(self) -> None:
+        """Compile the fitting step now (fit_compile), so the first frame does not wait."""
+        if not (self._pipeline.fit_config.compile_step
+                or self._pipeline.tracking_config.compile_step):
+            return
+        from nbf_ros.fit_warmup import warm_up_fit
+
+        self.get_logger().info("compiling the fitting step for one person (fit_compile; "
+                               "tens of seconds, once)")
+        started = time.monotonic()
+        try:
+            warm_up_fit(self._pipeline)
+        except Exception as exc:  # noqa: BLE001 - frames still run; each says why it fails
+            self.get_logger().warning(f"fitting step warm-up failed, the first frame "
+                                      f"compiles it: {type(exc).__name__}: {exc}")
+            return
+        self.get_logger().info(f"fitting step compiled in {time.monotonic() - started:.1f} s")
 
     @_logs_failure
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
