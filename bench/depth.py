@@ -81,9 +81,14 @@ def _arguments() -> argparse.Namespace:
                              "and depth")
     parser.add_argument("--rows", type=Path, default=None,
                         help="also pickle every matched person's figures here")
+    parser.add_argument("--merge", type=Path, nargs="*", default=None, metavar="ROWS",
+                        help="no runs: report the union of earlier runs' --rows pickles "
+                             "(e.g. a run cut short and one over the remaining bags)")
     parser.add_argument("--cost-frames", type=int, default=3, metavar="N",
                         help="frames (the first of each bag in turn) for the cost of depth "
                              "at equal work (0: skip)")
+    parser.add_argument("--cost-only", action="store_true",
+                        help="measure only the cost (results <name>_cost.json and .md)")
     parser.add_argument("--cost-repeats", type=int, default=2, metavar="R",
                         help="times each of those frames is fitted with and without depth")
     return parser.parse_args()
@@ -258,7 +263,9 @@ def markdown(entry: dict[str, Any]) -> str:
     """The results as a Markdown page."""
     env = entry["environment"]
     lines = [f"# RGB-D depth as evidence (issue 31), {env['date']}, {env['device']}",
-             "", f"Command: `{entry['command']}` ({entry['minutes']:.1f} min). "
+             "", f"Command: `{entry['command']}`"
+             + (f" ({entry['minutes']:.1f} min). " if entry.get("minutes") is not None
+                else ". ") +
              f"{entry['bags']} synthetic bags x {entry['frames']} frames (one and two "
              "people; table, pole and panel boards in front of the subject; 16UC1 depth "
              "with noise 1.5 mm/m^2, holes, flying pixels, stamps 2-8 ms off), true subject "
@@ -295,7 +302,12 @@ def markdown(entry: dict[str, Any]) -> str:
                          f"{r['abs_mpjpe_mm']:.0f} | {r['root_error_mm']:.0f} / "
                          f"{r['root_error_median_mm']:.0f} | {r['mpjpe_mm']:.0f} | "
                          f"{r['pa_mpjpe_mm']:.0f} | {r['visibility_auc']:.3f} |")
-    cost = entry.get("cost")
+    return "\n".join(lines + cost_lines(entry)) + "\n"
+
+
+def cost_lines(entry: dict[str, Any]) -> list[str]:
+    """The page's paragraph on the cost of depth, if measured."""
+    env, cost, lines = entry["environment"], entry.get("cost"), []
     if cost:
         fit = cost["fit_ms_median"]
         lines += ["", f"**Cost of depth at equal work** ({cost['frames']} frames, "
@@ -309,7 +321,7 @@ def markdown(entry: dict[str, Any]) -> str:
                   f"average {cost['load_1min'][0]:.1f}-{cost['load_1min'][1]:.1f} on "
                   f"{env['device']}: other jobs shared the cores, so the times are upper "
                   "bounds."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def plot(entry: dict[str, Any], depth_points: dict[str, list[tuple[float, float]]],
@@ -357,7 +369,11 @@ def main() -> int:
         print(f"depth.py: unknown conditions {unknown} or --frames < 2", file=sys.stderr)
         return 2
     started = time.monotonic()
+    if args.merge:
+        return merge(args, started)
     paths = make_bags(args.bags, args.frames)
+    if args.cost_only:
+        return add_cost(args, paths)
     switch_bags = {paths[i] for i in (args.switch_bags if args.switch_bags is not None
                                       else range(len(paths)))}
     if args.only is not None:
@@ -390,6 +406,27 @@ def main() -> int:
     return 0
 
 
+def add_cost(args: argparse.Namespace, paths: list[Path]) -> int:
+    """--cost-only: the cost of depth on the first frame of the first --cost-frames bags,
+    written to bench/results/<name>_cost.json and .md."""
+    import json
+
+    import torch
+
+    frames = [read_bag(p)[0] for p in paths[: args.cost_frames]]
+    entry = {"environment": environment(torch.device("cpu")),
+             "command": "python bench/depth.py " + " ".join(sys.argv[1:]),
+             "cost": fit_cost(frames, args.cost_repeats)}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{args.name}_cost.json").write_text(json.dumps(entry, indent=2) + "\n")
+    page = "\n".join(cost_lines(entry)[1:]) + "\n"
+    (RESULTS / f"{args.name}_cost.md").write_text(
+        f"# RGB-D: the cost of depth per frame, {entry['environment']['date']}\n\n"
+        f"Command: `{entry['command']}`.\n\n{page}")
+    print(page)
+    return 0
+
+
 def report(args: argparse.Namespace, rows: dict[str, dict[tuple, dict[str, Any]]],
            seconds: dict[str, list[float]], bags: int, frames: int, started: float
            ) -> dict[str, Any]:
@@ -416,11 +453,37 @@ def report(args: argparse.Namespace, rows: dict[str, dict[tuple, dict[str, Any]]
         entry["switches"] = {c: summary([rows[c][k] for k in sorted(every)], seconds[c])
                              for c in ["depth", *switches]}
     write_results(args.name, entry, {c: rows[c] for c in main})
-    if args.rows is not None:  # every matched person's figures, for a closer look
-        args.rows.write_bytes(pickle.dumps({c: [rows[c][k] | {"key": k}
-                                                for k in sorted(rows[c])]
-                                            for c in args.conditions}))
+    if args.rows is not None:  # every matched person's figures, for a closer look / --merge
+        args.rows.write_bytes(pickle.dumps({
+            "command": entry["command"], "frames": frames, "seconds": seconds,
+            "rows": {c: [rows[c][k] | {"key": k} for k in sorted(rows[c])]
+                     for c in args.conditions}}))
     return entry
+
+
+def merge(args: argparse.Namespace, started: float) -> int:
+    """--merge: the report over the union of earlier runs' rows (their commands listed)."""
+    import pickle
+
+    rows: dict[str, dict[tuple, dict[str, Any]]] = {}
+    seconds: dict[str, list[float]] = {}
+    commands, frames = [], 0
+    for path in args.merge:
+        run = pickle.loads(path.read_bytes())
+        commands.append(run["command"])
+        frames = max(frames, run["frames"])
+        for c, listed in run["rows"].items():
+            rows.setdefault(c, {}).update({r["key"]: r for r in listed})
+            seconds.setdefault(c, []).extend(run["seconds"].get(c, []))
+    args.conditions = [c for c in CONDITIONS if c in rows]
+    args.rows = None
+    bags = len({k[0] for k in rows["colour only"]})
+    entry = report(args, rows, seconds, bags, frames, started)
+    entry["command"] = " and ".join(f"`{c}`" for c in commands).strip("`")
+    entry["minutes"] = None  # the runs' own; ms / frame only from runs that recorded it
+    write_results(args.name, entry, {c: rows[c] for c in MAIN})
+    print(markdown(entry))
+    return 0
 
 
 def write_results(name: str, entry: dict[str, Any],
