@@ -342,7 +342,8 @@ def plot(entry: dict[str, Any], depth_points: dict[str, list[tuple[float, float]
     x = np.arange(len(names))
     for k, (key, label) in enumerate(keys):
         ax.bar(x + (k - 1) * 0.27, [bars[n][key] for n in names], 0.27, label=label)
-    ax.set_xticks(x, [n.replace(", ", ",\n") for n in names], fontsize=7)
+    ax.set_xticks(x, [n.replace(", ", ",\n") for n in names], fontsize=7, rotation=30,
+                  ha="right")
     ax.set_ylabel("mm")
     ax.legend()
     ax.set_title("errors: colour only and depth on every bag, then the switches' bags")
