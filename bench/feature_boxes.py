@@ -193,7 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     (RESULTS / f"{args.name}.md").write_text(
         f"# Body posterior inside labelled people boxes ({env.get('date', '')})\n\n"
         f"`python bench/feature_boxes.py --models {' '.join(args.models)} --frames "
-        f"{args.frames}`; device: {env.get('device')}.\n\n{table}\n")
+        f"{args.frames}`; device: {env.get('device')}. Forward times on a machine shared "
+        f"with other jobs are upper bounds.\n\n{table}\n")
     print(table)
     return 0
 
