@@ -49,7 +49,7 @@ def test_the_player_replays_depth_that_the_node_pairs_with_its_frames(
     try:
         played = subprocess.run(
             [sys.executable, "-m", "nbf_ros.ros.bag_player", str(bag), "--wait-subscribers", "1",
-             "--wait-timeout", "60", "--start-delay", "1.0", "--depth-topic", DEPTH_TOPIC,
+             "--wait-timeout", "60", "--start-delay", "3.0", "--depth-topic", DEPTH_TOPIC,
              "--ros-args", "-r", "image:=/rgbd/image", "-r", "camera_info:=/rgbd/camera_info",
              "-r", "depth:=/rgbd/depth"],
             cwd=REPO_ROOT, env=ros_environment(tmp_path), capture_output=True, text=True,
