@@ -32,14 +32,23 @@ def test_ctrl_c_while_frames_arrive_exits_0_without_an_error(rclpy_module, tmp_p
     assert "stopping (SIGINT)" in node.log_text()
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @pytest.mark.timeout(120)
-def test_ctrl_c_while_the_node_starts_prints_no_traceback(tmp_path: Path) -> None:
-    # bin/pose_node is what `ros2 run` and launch start; importing torch takes seconds.
+@pytest.mark.parametrize("parent_ignores_sigint", [False, True])
+def test_ctrl_c_while_the_node_starts_prints_no_traceback(tmp_path: Path,
+                                                          parent_ignores_sigint: bool) -> None:
+    # bin/pose_node is what `ros2 run` and launch start; importing torch takes seconds. A
+    # parent that ignores SIGINT (a background shell, a test runner) passes that on: the
+    # node hung through both signals in CI until it restored the default handler.
     log = tmp_path / "start.log"
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, str(REPO_ROOT / "bin" / "pose_node")],
                                    cwd=tmp_path, env=ros_environment(tmp_path), stdout=out,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT,
+                                   preexec_fn=_ignore_sigint if parent_ignores_sigint else None)
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     time.sleep(0.2)
