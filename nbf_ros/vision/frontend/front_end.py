@@ -122,8 +122,9 @@ class FrontEnd:
         rois = ([] if followed is None else [followed]) + (
             [rois_from_boxes(boxes), upper_body_rois(boxes)] if len(boxes) else [])
         read = self.landmarks(image, _concat(rois))
-        kept = _keep(read, cfg, n_followed)
-        ids, missed = self._identities(read, kept, n_followed)
+        same = same_person(read, cfg)
+        kept = _keep(read, cfg, n_followed, same)
+        ids, missed = self._identities(same, kept, n_followed)
         people = read.index(kept)
         self._next = people.next_roi if follow else None
         self._boxes, self._ids, self._missed = people.boxes(), ids, missed
@@ -150,14 +151,13 @@ class FrontEnd:
         new = ~pairs[:, keep].any(1)
         return followed.index(np.flatnonzero(keep)), boxes[new]
 
-    def _identities(self, read: PersonLandmarks, kept: list[int],
+    def _identities(self, same: np.ndarray, kept: list[int],
                     followed: int) -> tuple[np.ndarray, np.ndarray]:
         """Ids [K] and detector misses [K] of the kept readings: a followed person keeps its
         own; a new reading that won over a followed one as its duplicate takes that one's; any
-        other is a new person."""
+        other is a new person (``same`` [N, N]: same_person of the readings)."""
         ids = np.zeros(len(kept), dtype=np.int64)
         missed = np.zeros(len(kept), dtype=np.int64)
-        same = same_person(read, self.config)
         taken = {i for i in kept if i < followed}
         for k, i in enumerate(kept):
             if i < followed:
@@ -202,11 +202,13 @@ def same_person(read: PersonLandmarks, cfg: FrontEndConfig) -> np.ndarray:  # [N
             | (torso_distance(read.xy) < cfg.duplicate_torso))
 
 
-def _keep(read: PersonLandmarks, cfg: FrontEndConfig, followed: int) -> list[int]:
+def _keep(read: PersonLandmarks, cfg: FrontEndConfig, followed: int,
+          same: np.ndarray) -> list[int]:
     """Indices of the readings that hold a person, best score first, one per person, at most
     ``max_people``. The first ``followed`` readings are followed people; the rest are the
     detections' two readings each (whole person, then top of a person), of which the better
-    stands for that detection. A reading of the same person as a better one is its duplicate."""
+    stands for that detection. A reading of the same person as a better one (``same`` [N, N],
+    same_person) is its duplicate."""
     n = (len(read) - followed) // 2
     best = [followed + j if read.score[followed + j] >= read.score[followed + n + j]
             else followed + n + j for j in range(n)]
@@ -215,7 +217,6 @@ def _keep(read: PersonLandmarks, cfg: FrontEndConfig, followed: int) -> list[int
                    key=lambda i: -read.score[i])
     if not order:
         return []
-    same = same_person(read, cfg)
     kept: list[int] = []
     for i in order:
         if kept and same[i, kept].any():
