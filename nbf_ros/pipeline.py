@@ -73,7 +73,10 @@ from nbf_ros.vision.weights import (
     resolve_model_path,
 )
 
-__all__ = ["MAX_PEOPLE", "Detection", "PipelineConfig", "PosePipeline", "PreparedFrame"]
+__all__ = ["MAX_PEOPLE", "TRACKED_STARTS", "Detection", "PipelineConfig", "PosePipeline",
+           "PreparedFrame"]
+
+TRACKED_STARTS = ("frame", "previous")  # PipelineConfig.tracked_start
 
 @dataclass
 class PipelineConfig:
@@ -104,6 +107,10 @@ class PipelineConfig:
     # Where a fit with landmarks starts: "pose" (their world landmarks' pose), "root" (the
     # regressed pose turned by their torso) or "regression" (the regressed pose).
     landmark_start: str = "pose"
+    # A followed person's start with landmarks, placed on this frame's keypoints: "frame"
+    # (this frame's start, as a new person's, with the track's shape; limbs move farther
+    # between frames than a few warm steps follow) or "previous" (the last frame's pose).
+    tracked_start: str = "frame"
     detect_every: int = 5  # video: frames between detector runs while people are followed
     visibility_threshold: float = 0.5  # joint_visibility below this -> JOINT_OCCLUDED
     # People without a warm start, and warm-started ones. None: FitConfig() and
@@ -131,6 +138,9 @@ class PipelineConfig:
         if self.landmark_start not in LANDMARK_STARTS:
             raise ValueError(f"landmark_start must be one of {', '.join(LANDMARK_STARTS)}, "
                              f"got {self.landmark_start!r}")
+        if self.tracked_start not in TRACKED_STARTS:
+            raise ValueError(f"tracked_start must be one of {', '.join(TRACKED_STARTS)}, "
+                             f"got {self.tracked_start!r}")
         if self.landmark_weight < 0:
             raise ValueError(f"landmark_weight must be >= 0, got {self.landmark_weight}")
         if self.engine not in ENGINE_NAMES:
@@ -484,6 +494,9 @@ class PosePipeline:
                 init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
+                if read.person_prior is not None and self.config.tracked_start == "frame":
+                    fresh = read.regression if sel is None else read.regression.index(sel)
+                    init = BodyState(fresh.rotations, init.translation, init.shape)
                 if read.person_prior is not None:  # landmark keypoints: this frame's place
                     init = placed_on_keypoints(init, keypoints, confidence, camera,
                                                self.volume)
