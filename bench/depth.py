@@ -29,6 +29,7 @@ Writes bench/results/depth.json, depth.md and depth.png.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import replace
@@ -173,7 +174,6 @@ def fit_cost(frames: list[tuple[Any, np.ndarray | None]], repeats: int) -> dict[
     ``repeats`` times, every fit running all FitConfig.iterations (no convergence stop:
     a fit with depth that stops earlier would look cheaper than its steps are)."""
     import math
-    import os
 
     import torch
 
@@ -287,9 +287,9 @@ def markdown(entry: dict[str, Any]) -> str:
         lines += ["", f"Depth lowers absolute MPJPE by {cut:.0%} and puts the root "
                   f"{depth['root_error_median_mm']:.0f} mm (median) from the truth. Wall "
                   f"time per frame (median): {base['ms_per_frame_median']:.0f} ms colour "
-                  f"only, {depth['ms_per_frame_median']:.0f} ms with depth, on a machine "
-                  "shared with other jobs: the frames' times say more about the load than "
-                  "about depth (a fit with depth also stops after fewer steps)."]
+                  f"only, {depth['ms_per_frame_median']:.0f} ms with depth (a fit stops "
+                  "when it converges, after more or fewer steps with depth than without: "
+                  "the cost at equal work is below)."]
     if entry.get("switches"):
         lines += ["", f"**Each switch off in turn** (FitConfig; bags "
                   f"{', '.join(entry['switch_bags'])}; the {entry['switch_people']} "
@@ -319,8 +319,10 @@ def cost_lines(entry: dict[str, Any]) -> list[str]:
                   f"({cost['extra_fit_share']:+.0%}); putting the depth map on the crop grids "
                   f"{cost['depth_to_crops_ms_median']:.1f} ms per frame. 1-minute load "
                   f"average {cost['load_1min'][0]:.1f}-{cost['load_1min'][1]:.1f} on "
-                  f"{env['device']}: other jobs shared the cores, so the times are upper "
-                  "bounds."]
+                  f"{env['device']}: " + (
+                      "no other job ran (that load is this benchmark's own)."
+                      if cost["load_1min"][1] <= (os.cpu_count() or 1) + 0.5 else
+                      "other jobs shared the cores, so the times are upper bounds.")]
     return lines
 
 

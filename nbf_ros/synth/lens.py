@@ -14,6 +14,7 @@ from nbf_ros.io.undistort import (
     Lens,
     pixel_grid,
     remap,
+    remap_nearest,
     sampling_grid,
     undistort_pixels,
 )
@@ -44,6 +45,11 @@ class DistortingCamera:
     def image(self, rgb: np.ndarray) -> np.ndarray:  # [H, W, 3] uint8
         """The raw (distorted) image of a pinhole rendering [H, W, 3] uint8."""
         return remap(rgb, self._grid, fill="border")
+
+    def depth(self, depth: np.ndarray) -> np.ndarray:  # [H, W] float32, 0 = no return
+        """The raw depth registered to the raw image, of a pinhole depth map [H, W] metres
+        (nearest pixel, as a registered sensor's; beyond the rendering, no return)."""
+        return remap_nearest(depth, self._grid)
 
     def truth(self, humans: list[HumanEstimate]) -> list[HumanEstimate]:
         """The ground truth of a pinhole rendering moved into the raw image (in place)."""

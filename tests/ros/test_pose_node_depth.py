@@ -1,8 +1,9 @@
 """The pose node with use_depth (issue 31): a colour frame is paired with its depth by stamp
-and the person lands at the measured distance; bad depth (wrong size, unknown encoding, all
-zeros, NaN and inf, a stream that lags or stops) gets one log line and a WARN in
-/diagnostics, the frame is served from colour alone, and the next good frame is answered
-with its depth.
+and the person lands at the measured distance, through a distorting lens too (that colour
+and depth are undone by one map is tests/io/test_depth_undistort.py's); bad depth (wrong
+size, unknown encoding, all zeros, NaN and inf, a stream that lags or stops) gets one log
+line and a WARN in /diagnostics, the frame is served from colour alone, and the next good
+frame is answered with its depth.
 
 One node process serves every case (its start-up is most of the cost); each case uses
 stamps a second apart from the last, so no earlier depth message can pair with it.
@@ -67,16 +68,21 @@ class Feeder:
         self.depth_pub = probe.node.create_publisher(
             Image, "depth", QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE))
 
-    def frame(self, depth=None, offset_ms: float = 3.0) -> int:  # noqa: ANN001
-        """A colour frame, its depth message first (stamped offset_ms later; None: no depth);
+    def frame(self, depth=None, offset_ms: float = 3.0, rgb: np.ndarray | None = None,  # noqa: ANN001
+              distortion: tuple[float, ...] | None = None) -> int:
+        """A colour frame (the scene's, or ``rgb`` through a plumb_bob lens of coefficients
+        ``distortion``), its depth message first (stamped offset_ms later; None: no depth);
         the colour stamp."""
         stamp = next(_stamps)
-        self.probe.info_pub.publish(camera_info(self.scene.K, stamp))
+        info = camera_info(self.scene.K, stamp)
+        if distortion is not None:
+            info.d = list(distortion)
+        self.probe.info_pub.publish(info)
         if depth is not None:
             self.depth_pub.publish(depth if not callable(depth)
                                    else depth(stamp + int(offset_ms * MS)))
         time.sleep(0.1)
-        self.probe.image_pub.publish(image(self.scene.image, stamp))
+        self.probe.image_pub.publish(image(self.scene.image if rgb is None else rgb, stamp))
         return stamp
 
     def good(self) -> int:
@@ -118,6 +124,25 @@ class TestDepthInput:
         root = max(poses.humans, key=lambda h: h.confidence).root_pose.position
         assert abs(root.z - float(scene.people[0].translation[2])) < 0.2
         assert frames_with_depth(feeder.probe, mark) >= 2
+
+    def test_a_frame_through_a_distorting_lens_is_served_with_its_depth(
+            self, fed, scene) -> None:  # noqa: ANN001
+        from nbf_ros.synth.lens import DistortingCamera
+
+        feeder, _ = fed
+        plumb_bob = (-0.3, 0.09, 0.0, 0.0, -0.01)  # a webcam's barrel
+        height, width = scene.image.shape[:2]
+        lens = DistortingCamera(scene.K, width, height, "plumb_bob", plumb_bob)
+        raw_depth = lens.depth(true_depth(scene))
+        mark = feeder.probe.mark()
+        stamp = feeder.frame(lambda s: depth_msg(raw_depth, s), rgb=lens.image(scene.image),
+                             distortion=plumb_bob)
+        poses = feeder.probe.wait_for_poses(stamp)
+        diagnostics = feeder.probe.diagnostics_since(mark)
+        assert "plumb_bob distortion undone" in diagnostics["camera_info"]
+        assert int(diagnostics["frames with depth"]) >= 1, diagnostics
+        root = max(poses.humans, key=lambda h: h.confidence).root_pose.position
+        assert abs(root.z - float(scene.people[0].translation[2])) < 0.2
 
     @pytest.mark.parametrize("case", [
         "wrong size", "unknown encoding", "all zeros", "nan and inf", "lags", "stopped"])
