@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from nbf_ros.eval.speed import SIZES, _frame  # noqa: E402
 from nbf_ros.fitting import fitter as fitter_module  # noqa: E402
+from nbf_ros.fitting import session as session_module  # noqa: E402
 from nbf_ros.io import convert  # noqa: E402
 from nbf_ros.node_settings import build_pipeline  # noqa: E402
 from nbf_ros.replay.command import node_parameters  # noqa: E402
@@ -57,9 +58,9 @@ def _label_parts(pipeline) -> list[str]:  # noqa: ANN001 - PosePipeline
         "5 readout": (pipeline_module, "read_crops"), "6 fit (all)": (pipeline.fitter, "fit"),
         "6a fit checks": (fitter_module, "_check_inputs"),
         "6b fit levels": (pipeline.fitter, "_levels"),
-        "6b fit levels again": (fitter_module._Session, "next_levels"),
-        "6c fit load": (fitter_module._Session, "load"),
-        "6d fit steps": (fitter_module._Stepper, "__call__"),
+        "6b fit levels again": (session_module.FitSession, "next_levels"),
+        "6c fit load": (session_module.FitSession, "load"),
+        "6d fit steps": (session_module.Stepper, "__call__"),
         "6e fit best": (pipeline.fitter, "_result"),
         "7 estimates": (pipeline, "_estimates"),
         "8 message": (convert, "human_pose_array_message"),

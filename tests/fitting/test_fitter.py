@@ -404,20 +404,20 @@ class TestCompiledStep:
 
     def test_compiled_batches_are_padded_to_a_power_of_two(self, capsule_volume, monkeypatch):
         # The padding alone, without the compilation: the step stays eager.
-        from nbf_ros.fitting import fitter as fitter_module
+        from nbf_ros.fitting import session as session_module
 
-        monkeypatch.setattr(fitter_module, "_compiled_loss",
-                            lambda: fitter_module._Session.objective)
+        monkeypatch.setattr(session_module, "compiled_loss",
+                            lambda: session_module.FitSession.objective)
         scene, start = scene_and_start(capsule_volume, 3, seed=16, joint_deg=5.0)
         cfg = FitConfig.tracking(iterations=4, tolerance=-1.0)
         seen = []
-        real = fitter_module._Session.__init__
+        real = session_module.FitSession.__init__
 
         def spy(self, fitter, cfg, start, *args, **kwargs):
             seen.append(start.batch)
             real(self, fitter, cfg, start, *args, **kwargs)
 
-        monkeypatch.setattr(fitter_module._Session, "__init__", spy)
+        monkeypatch.setattr(session_module.FitSession, "__init__", spy)
         padded = Fitter(capsule_volume, dataclasses.replace(cfg, compile_step=True)).fit(
             scene.features, scene.camera, start)
         plain = Fitter(capsule_volume, cfg).fit(scene.features, scene.camera, start)
