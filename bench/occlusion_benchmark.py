@@ -43,7 +43,7 @@ from record import RESULTS, environment  # noqa: E402
 CONDITIONS = ("clean", "random occluder", "AdvOcc-40", "AdvOcc-80")
 METHODS = {"regression": "regression head", "plain-fit": "fit without occlusion model",
            "full-fit": "full fit", "mediapipe": "MediaPipe BlazePose GHUM"}
-# The full fit with one piece of the landmark evidence taken away (issue 29): key -> (row,
+# The full fit with pieces of the landmark evidence taken away (issue 29): key -> (row,
 # node settings over config/pose.yaml's, fit settings over the pipeline's, landmark start).
 ABLATIONS = {
     "no-landmarks": ("full fit, no landmarks (features only)", {"landmarks": False}, {}, None),
@@ -51,6 +51,13 @@ ABLATIONS = {
                      None),
     "no-mask-prior": ("full fit, no person-mask prior", {}, {"person_prior": False}, None),
     "regression-start": ("full fit, start from regression", {}, {}, "regression"),
+    # One piece alone (the other two taken away), to see which one costs under occlusion.
+    "start-only": ("full fit, landmarks' start only", {"landmark_weight": 0.0},
+                   {"person_prior": False}, None),
+    "keypoints-only": ("full fit, landmark keypoint term only", {}, {"person_prior": False},
+                       "regression"),
+    "mask-prior-only": ("full fit, person-mask prior only", {"landmark_weight": 0.0}, {},
+                        "regression"),
 }
 SEED = 1000  # occluder seeds: the same squares for every method
 
