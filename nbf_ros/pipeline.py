@@ -78,6 +78,7 @@ __all__ = ["MAX_PEOPLE", "TRACKED_STARTS", "Detection", "PipelineConfig", "PoseP
 
 TRACKED_STARTS = ("frame", "previous")  # PipelineConfig.tracked_start
 
+
 @dataclass
 class PipelineConfig:
     """Settings of the pose pipeline."""
