@@ -34,7 +34,7 @@ def photo() -> np.ndarray:
 
 
 @pytest.mark.parametrize(("start", "follows_the_photo"), [("frame", True), ("previous", False)])
-def test_a_followed_person_starts_from_this_frames_reading_not_the_last_pose(
+def test_a_followed_person_starts_from_this_frames_reading_or_the_last_pose_as_set(
         photo: np.ndarray, start: str, follows_the_photo: bool) -> None:
     pipe = PosePipeline(PipelineConfig(device="cpu", tracked_start=start,
                                        fit=FitConfig(iterations=10, root_iterations=2),
