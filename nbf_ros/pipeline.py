@@ -495,10 +495,10 @@ class PosePipeline:
                 init = BodyState(torch.cat([s.rotations for s in states]).to(self.device),
                                  torch.cat([s.translation for s in states]).to(self.device),
                                  torch.cat([s.shape for s in states]).to(self.device))
-                if read.person_prior is not None and self.config.tracked_start == "frame":
-                    fresh = read.regression if sel is None else read.regression.index(sel)
-                    init = BodyState(fresh.rotations, init.translation, init.shape)
-                if read.person_prior is not None:  # landmark keypoints: this frame's place
+                if read.person_prior is not None:  # landmarks: this frame's reading, place
+                    if self.config.tracked_start == "frame":
+                        fresh = read.regression if sel is None else read.regression.index(sel)
+                        init = BodyState(fresh.rotations, init.translation, init.shape)
                     init = placed_on_keypoints(init, keypoints, confidence, camera,
                                                self.volume)
             prior = read.person_prior
